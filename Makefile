@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine with python3 (3.11+) and make:
+#   make book   create .venv, install requirements.txt, build the HTML book into _build/html
+#   make test   the same set-up, then every test (unit tests, nbval over chapters/, the book build)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The stamp records that requirements.txt and pyproject.toml were installed; the
+# install re-runs only when one of them changes.
+STAMP  := $(VENV)/.installed
+
+.PHONY: install book test clean help
+
+help:
+	@echo "make book   build the HTML book into _build/html (executes every chapter)"
+	@echo "make test   run every test: gmm_utils unit tests, nbval on chapters/, book build"
+	@echo "make clean  remove _build (keeps .venv)"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# -W turns every Sphinx warning (a failed notebook, a broken reference) into an error;
+# --keep-going reports all of them before failing. -n makes Sphinx nitpicky about references.
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build

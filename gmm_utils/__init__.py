@@ -1,0 +1,99 @@
+"""Shared helpers for the book *Gaussian Mixture Models with NumPyro*.
+
+Every chapter imports this one package instead of copying helpers between notebooks.
+
+Importing ``gmm_utils`` is cheap and safe: it imports NumPy only, never JAX, so a
+chapter can call :func:`set_host_device_count` *after* ``import gmm_utils`` and still
+*before* JAX starts. The modules that need JAX, NumPyro, ArviZ or Matplotlib are
+loaded the first time one of their names is used (``gmm_utils.run_nuts``, ...).
+
+Modules
+-------
+data           simulate mixtures, mixture densities and moments (NumPy only)
+devices        host devices for parallel chains
+plots          one figure style for the book, data and density plots
+display        show the real source of a helper in a chapter, print versions
+distributions  ``MixtureGaussian`` and ``OrderStatistics`` (NumPyro distributions)
+models         ``marginal_model`` and ``latent_model``
+inference      ``run_nuts``: NUTS with the book's defaults, returning ArviZ data
+diagnostics    ``check_convergence``: the convergence checks as one pass/fail table
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from .data import GMMData, mixture_moments, mixture_pdf, simulate_gmm
+from .devices import set_host_device_count
+
+# ArviZ 0.23 prints a "major refactor" FutureWarning once per calendar day, on its first
+# import that day; it would appear on whichever chapter happens to run first. It says
+# nothing about this book's code, so we silence exactly that message and nothing else.
+warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
+# NumPyro imports tqdm.auto, which warns in Jupyter when ipywidgets is missing. The book
+# never shows progress bars (run_nuts has progress_bar=False), so the warning is moot.
+warnings.filterwarnings("ignore", message=r"IProgress not found")
+
+# name -> module that defines it; loaded on first access (PEP 562).
+_LAZY_EXPORTS: dict[str, str] = {
+    # plots
+    "set_style": "plots",
+    "COMPONENT_COLORS": "plots",
+    "DATA_COLOR": "plots",
+    "TRUTH_COLOR": "plots",
+    "plot_data_density": "plots",
+    "plot_points_by_component": "plots",
+    # display
+    "show_source": "display",
+    "print_versions": "display",
+    "glue": "display",
+    # distributions
+    "MixtureGaussian": "distributions",
+    "OrderStatistics": "distributions",
+    # models
+    "marginal_model": "models",
+    "latent_model": "models",
+    # inference
+    "run_nuts": "inference",
+    "to_inference_data": "inference",
+    "mixture_log_likelihood": "inference",
+    # diagnostics
+    "check_convergence": "diagnostics",
+    "plot_pair_by_chain": "diagnostics",
+}
+
+__all__ = [
+    "GMMData",
+    "mixture_moments",
+    "mixture_pdf",
+    "simulate_gmm",
+    "set_host_device_count",
+    *_LAZY_EXPORTS,
+]
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'gmm_utils' has no attribute {name!r}")
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static type checkers and IDEs see the real names
+    from .display import glue, print_versions, show_source
+    from .diagnostics import check_convergence, plot_pair_by_chain
+    from .distributions import MixtureGaussian, OrderStatistics
+    from .inference import mixture_log_likelihood, run_nuts, to_inference_data
+    from .models import latent_model, marginal_model
+    from .plots import COMPONENT_COLORS, DATA_COLOR, TRUTH_COLOR, plot_data_density, plot_points_by_component, set_style

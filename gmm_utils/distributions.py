@@ -1,0 +1,242 @@
+r"""NumPyro distributions for Gaussian mixtures, written in NumPyro's own style.
+
+``MixtureGaussian`` is the seed notebook's hand-written marginalized mixture done right;
+``OrderStatistics`` is the prior on ordered component means used to remove label
+switching (chapter 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln, logsumexp, ndtr
+from numpyro.distributions import Distribution, constraints
+from numpyro.distributions.util import validate_sample
+from numpyro.util import not_jax_tracer
+
+
+class MixtureGaussian(Distribution):
+    r"""A finite mixture of univariate Normal distributions, with the labels summed out.
+
+    .. math::
+        p(x \mid w, \mu, \sigma) = \sum_{j=1}^{k} w_j\, \mathcal{N}(x \mid \mu_j, \sigma_j),
+        \qquad
+        \log p(x) = \operatorname{logsumexp}_j \big(\log w_j + \log \mathcal{N}(x \mid \mu_j, \sigma_j)\big)
+
+    The log density is computed with ``logsumexp``, which subtracts the largest term
+    before exponentiating, so it stays finite far in the tails where every component
+    density underflows to zero.
+
+    Parameters
+    ----------
+    loc : array_like, shape (..., k)
+        Component means; the last axis indexes the ``k`` components.
+    scale : array_like, shape (..., k)
+        Component standard deviations, positive.
+    mixing_probs : array_like, shape (..., k)
+        Mixture weights on the simplex (non-negative, summing to one).
+    validate_args : bool, optional
+        Check the parameters against their constraints (``arg_constraints``) and raise
+        ``ValueError`` naming the parameter when one is violated. Off by default, as in
+        NumPyro: the check cannot run on traced values inside a jitted sampler.
+
+    The three parameters broadcast against each other; the distribution's
+    ``batch_shape`` is the broadcast shape without its last axis and its
+    ``event_shape`` is ``()``: one draw is one real number.
+
+    Raises
+    ------
+    ValueError
+        Always, when a parameter is a scalar, when the shapes do not broadcast, or when
+        ``mixing_probs`` does not have one entry per component. With
+        ``validate_args=True`` also when a scale is not positive, a mean is not finite,
+        or the weights are negative or do not sum to one.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> mixture = MixtureGaussian(jnp.array([-1.0, 1.0, 4.0]), jnp.array([0.2, 0.9, 0.5]),
+    ...                           jnp.array([0.2, 0.3, 0.5]))
+    >>> mixture.sample(jax.random.PRNGKey(0), (2500,)).shape
+    (2500,)
+    >>> mixture.log_prob(jnp.zeros(5)).shape
+    (5,)
+    """
+
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "scale": constraints.independent(constraints.positive, 1),
+        "mixing_probs": constraints.simplex,
+    }
+    support = constraints.real
+    pytree_data_fields = ("loc", "scale", "mixing_probs")
+
+    def __init__(self, loc: Any, scale: Any, mixing_probs: Any, *, validate_args: bool | None = None):
+        shapes = {"loc": jnp.shape(loc), "scale": jnp.shape(scale), "mixing_probs": jnp.shape(mixing_probs)}
+        for name, shape in shapes.items():
+            if len(shape) == 0:
+                raise ValueError(
+                    f"MixtureGaussian: `{name}` must have a last axis of length k (one entry "
+                    f"per component), got a scalar"
+                )
+        try:
+            full_shape = jax.lax.broadcast_shapes(*shapes.values())
+        except ValueError as error:
+            described = ", ".join(f"`{name}` {shape}" for name, shape in shapes.items())
+            raise ValueError(
+                f"MixtureGaussian: the parameter shapes do not broadcast: {described}. "
+                "The last axis of each must be the number of components k."
+            ) from error
+        if shapes["mixing_probs"][-1] != full_shape[-1]:
+            # A length-1 weight axis would broadcast to weights (w, w, ..., w), which are
+            # never on the simplex for k > 1: refuse it even without validate_args.
+            raise ValueError(
+                f"MixtureGaussian: `mixing_probs` must have one entry per component (last axis "
+                f"{full_shape[-1]}), got shape {shapes['mixing_probs']}"
+            )
+        self.loc = jnp.broadcast_to(loc, full_shape)
+        self.scale = jnp.broadcast_to(scale, full_shape)
+        self.mixing_probs = jnp.broadcast_to(mixing_probs, full_shape)
+        super().__init__(batch_shape=full_shape[:-1], event_shape=(), validate_args=validate_args)
+
+    #: What each parameter must satisfy, in the words of the error message.
+    _requirements = {
+        "loc": "must be finite real numbers",
+        "scale": "must be positive",
+        "mixing_probs": "must lie on the simplex: non-negative and summing to 1 (within 1e-6) along the last axis",
+    }
+
+    def validate_args(self, strict: bool = True) -> None:
+        """Check each parameter against its constraint; raise ``ValueError`` naming it.
+
+        NumPyro's own check says only which parameter is invalid; this one also says
+        what it must satisfy and shows the offending values. Called by ``__init__`` when
+        ``validate_args=True``.
+        """
+        with jax.ensure_compile_time_eval():
+            for name, constraint in self.arg_constraints.items():
+                value = getattr(self, name)
+                is_valid = constraint(value)
+                if not_jax_tracer(is_valid):
+                    if not np.all(is_valid):
+                        raise ValueError(
+                            f"MixtureGaussian: `{name}` {self._requirements[name]}, got {np.asarray(value)}"
+                        )
+                elif strict:
+                    raise RuntimeError("MixtureGaussian: cannot validate arguments inside jitted code.")
+
+    @property
+    def num_components(self) -> int:
+        """The number of components ``k``."""
+        return self.loc.shape[-1]
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        """Draw component labels, then a Normal value from each label's component.
+
+        Returns an array of shape ``sample_shape + batch_shape``.
+        """
+        key_label, key_noise = jax.random.split(key)
+        shape = sample_shape + self.batch_shape
+        labels = jax.random.categorical(key_label, jnp.log(self.mixing_probs), shape=shape)
+
+        def pick(parameter: jax.Array) -> jax.Array:
+            full = jnp.broadcast_to(parameter, shape + (self.num_components,))
+            return jnp.take_along_axis(full, labels[..., None], axis=-1)[..., 0]
+
+        return pick(self.loc) + pick(self.scale) * jax.random.normal(key_noise, shape)
+
+    def component_log_probs(self, value: Any) -> jax.Array:
+        r"""Weighted log density of each component, :math:`\log w_j + \log \mathcal{N}(x \mid \mu_j, \sigma_j)`.
+
+        Named as in NumPyro's ``MixtureSameFamily``. Its ``logsumexp`` over the last axis
+        is :meth:`log_prob`; its ``softmax`` is the posterior probability of each label
+        given the parameters, :math:`P(z = j \mid x, w, \mu, \sigma)`.
+
+        Returns an array of shape ``broadcast(value.shape, batch_shape) + (k,)``.
+        """
+        value = jnp.asarray(value)[..., None]  # one column per component
+        log_normal = (
+            -0.5 * ((value - self.loc) / self.scale) ** 2
+            - jnp.log(self.scale)
+            - 0.5 * jnp.log(2 * jnp.pi)
+        )
+        return jnp.log(self.mixing_probs) + log_normal
+
+    @validate_sample
+    def log_prob(self, value: Any) -> jax.Array:
+        """Log density at ``value``, of shape ``broadcast(value.shape, batch_shape)``."""
+        return logsumexp(self.component_log_probs(value), axis=-1)
+
+    def cdf(self, value: Any) -> jax.Array:
+        r"""Cumulative distribution function :math:`\sum_j w_j \Phi((x - \mu_j) / \sigma_j)`."""
+        value = jnp.asarray(value)[..., None]
+        return jnp.sum(self.mixing_probs * ndtr((value - self.loc) / self.scale), axis=-1)
+
+    @property
+    def mean(self) -> jax.Array:
+        return jnp.sum(self.mixing_probs * self.loc, axis=-1)
+
+    @property
+    def variance(self) -> jax.Array:
+        second_moment = jnp.sum(self.mixing_probs * (self.scale**2 + self.loc**2), axis=-1)
+        return second_moment - self.mean**2
+
+
+class OrderStatistics(Distribution):
+    r"""The sorted values of ``k`` independent draws from a univariate distribution.
+
+    With ``base = Normal(0, 10)`` this is the prior that Stan writes as
+    ``ordered[K] mu; mu ~ normal(0, 10);``: the density of the ``k`` iid draws,
+    restricted to increasing vectors, which multiplies it by ``k!``:
+
+    .. math:: p(\mu_1 < \dots < \mu_k) = k! \prod_{j=1}^k p_\text{base}(\mu_j)
+
+    Its support is ``constraints.ordered_vector``, so NUTS samples it through NumPyro's
+    ordered transform and never sees two means swap places.
+
+    Parameters
+    ----------
+    base_dist : numpyro.distributions.Distribution
+        A univariate distribution with ``batch_shape == ()`` and ``event_shape == ()``.
+    k : int
+        How many ordered values; the event shape is ``(k,)``.
+
+    Examples
+    --------
+    >>> import jax
+    >>> import numpyro.distributions as dist
+    >>> prior = OrderStatistics(dist.Normal(0.0, 10.0), 3)
+    >>> draw = prior.sample(jax.random.PRNGKey(0))
+    >>> bool((draw[1:] > draw[:-1]).all())
+    True
+    """
+
+    arg_constraints: dict = {}
+    support = constraints.ordered_vector
+    pytree_data_fields = ("base_dist",)
+    pytree_aux_fields = ("k",)
+
+    def __init__(self, base_dist: Distribution, k: int, *, validate_args: bool | None = None):
+        if not isinstance(base_dist, Distribution):
+            raise TypeError(f"OrderStatistics: `base_dist` must be a NumPyro distribution, got {base_dist!r}")
+        if base_dist.batch_shape != () or base_dist.event_shape != ():
+            raise ValueError(
+                "OrderStatistics: `base_dist` must be univariate with no batch shape, got "
+                f"batch_shape={base_dist.batch_shape}, event_shape={base_dist.event_shape}"
+            )
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"OrderStatistics: `k` must be a positive integer, got {k!r}")
+        self.base_dist = base_dist
+        self.k = k
+        super().__init__(batch_shape=(), event_shape=(k,), validate_args=validate_args)
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        draws = self.base_dist.sample(key, sample_shape + (self.k,))
+        return jnp.sort(draws, axis=-1)
+
+    @validate_sample
+    def log_prob(self, value: Any) -> jax.Array:
+        return jnp.sum(self.base_dist.log_prob(value), axis=-1) + gammaln(self.k + 1.0)

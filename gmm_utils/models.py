@@ -1,0 +1,152 @@
+"""The book's two NumPyro models of a one-dimensional Gaussian mixture.
+
+Both take their data and priors as arguments. The default priors are the seed
+notebook's: ``Normal(0, 10)`` on each mean, ``HalfCauchy(10)`` on each standard
+deviation and a flat ``Dirichlet(1, ..., 1)`` on the weights. Both name their sample
+sites the same way, ``weights`` ``(k,)``, ``locs`` ``(k,)``, ``scales`` ``(k,)`` and
+``x`` ``(n,)``, so every helper downstream works with either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from ._validation import finite_vector, positive_int
+from .distributions import MixtureGaussian, OrderStatistics
+
+
+def _number_of_points(x: Any, n: int | None) -> tuple[Any, int]:
+    if x is None:
+        if n is None:
+            raise ValueError("give the data `x`, or the number of points `n` to simulate from the prior")
+        return None, positive_int("n", n)
+    if not hasattr(x, "shape") or isinstance(x, np.ndarray):  # concrete data: check it
+        x = jnp.asarray(finite_vector("x", x))
+    if n is not None and n != x.shape[0]:
+        raise ValueError(f"`n` ({n}) does not match the length of `x` ({x.shape[0]})")
+    return x, x.shape[0]
+
+
+def _check_prior(name: str, prior: Any, event_shape: tuple[int, ...]) -> None:
+    if not isinstance(prior, dist.Distribution):
+        raise TypeError(f"`{name}` must be a NumPyro distribution, got {prior!r}")
+    if prior.batch_shape != () or prior.event_shape != event_shape:
+        raise ValueError(
+            f"`{name}` must have batch_shape () and event_shape {event_shape}, got "
+            f"batch_shape {prior.batch_shape} and event_shape {prior.event_shape}"
+        )
+
+
+def sample_mixture_parameters(
+    k: int,
+    *,
+    ordered: bool = False,
+    loc_prior: dist.Distribution | None = None,
+    scale_prior: dist.Distribution | None = None,
+    weights_prior: dist.Distribution | None = None,
+) -> tuple[Any, Any, Any]:
+    """Sample ``weights``, ``locs`` and ``scales`` (each ``(k,)``) from their priors.
+
+    The shared first half of :func:`marginal_model` and :func:`latent_model`; see
+    :func:`marginal_model` for the arguments.
+    """
+    k = positive_int("k", k)
+    loc_prior = dist.Normal(0.0, 10.0) if loc_prior is None else loc_prior
+    scale_prior = dist.HalfCauchy(10.0) if scale_prior is None else scale_prior
+    weights_prior = dist.Dirichlet(jnp.ones(k)) if weights_prior is None else weights_prior
+    _check_prior("loc_prior", loc_prior, ())
+    _check_prior("scale_prior", scale_prior, ())
+    _check_prior("weights_prior", weights_prior, (k,))
+
+    weights = numpyro.sample("weights", weights_prior)
+    if ordered:
+        locs = numpyro.sample("locs", OrderStatistics(loc_prior, k))
+    with numpyro.plate("component", k):
+        if not ordered:
+            locs = numpyro.sample("locs", loc_prior)
+        scales = numpyro.sample("scales", scale_prior)
+    return weights, locs, scales
+
+
+def marginal_model(
+    x: Any = None,
+    k: int = 3,
+    *,
+    n: int | None = None,
+    ordered: bool = False,
+    loc_prior: dist.Distribution | None = None,
+    scale_prior: dist.Distribution | None = None,
+    weights_prior: dist.Distribution | None = None,
+) -> None:
+    r"""Gaussian mixture with the labels summed out (the marginalized formulation).
+
+    .. math::
+        w &\sim \text{Dirichlet}(1, \dots, 1), \quad
+        \mu_j \sim \mathcal{N}(0, 10^2), \quad \sigma_j \sim \text{HalfCauchy}(10) \\
+        x_i \mid w, \mu, \sigma &\sim \textstyle\sum_{j} w_j\, \mathcal{N}(\mu_j, \sigma_j)
+
+    Parameters
+    ----------
+    x : array_like, shape (n,), optional
+        The observations. ``None`` draws ``n`` points from the prior predictive.
+    k : int
+        Number of components.
+    n : int, optional
+        Number of points to simulate when ``x`` is ``None``.
+    ordered : bool
+        If true, the means get the ordered prior :class:`OrderStatistics` (``loc_prior``
+        on sorted means, as Stan's ``ordered[K] mu``), which removes label switching.
+    loc_prior, scale_prior : numpyro.distributions.Distribution, optional
+        Univariate priors for each component mean and standard deviation. Defaults:
+        ``Normal(0, 10)`` and ``HalfCauchy(10)``.
+    weights_prior : numpyro.distributions.Distribution, optional
+        Prior on the weights, event shape ``(k,)``. Default: ``Dirichlet(ones(k))``.
+
+    Examples
+    --------
+    >>> from numpyro.infer import Predictive
+    >>> import jax
+    >>> prior_draws = Predictive(marginal_model, num_samples=10)(jax.random.PRNGKey(0), n=50)
+    >>> prior_draws["x"].shape
+    (10, 50)
+    """
+    x, n = _number_of_points(x, n)
+    weights, locs, scales = sample_mixture_parameters(
+        k, ordered=ordered, loc_prior=loc_prior, scale_prior=scale_prior, weights_prior=weights_prior
+    )
+    with numpyro.plate("data", n):
+        numpyro.sample("x", MixtureGaussian(locs, scales, weights), obs=x)
+
+
+def latent_model(
+    x: Any = None,
+    k: int = 3,
+    *,
+    n: int | None = None,
+    ordered: bool = False,
+    loc_prior: dist.Distribution | None = None,
+    scale_prior: dist.Distribution | None = None,
+    weights_prior: dist.Distribution | None = None,
+) -> None:
+    r"""Gaussian mixture with one latent label per point (the latent formulation).
+
+    .. math::
+        z_i \mid w \sim \text{Categorical}(w), \qquad
+        x_i \mid z_i, \mu, \sigma \sim \mathcal{N}(\mu_{z_i}, \sigma_{z_i})
+
+    with the same priors and arguments as :func:`marginal_model`. The labels are the
+    sample site ``z`` of shape ``(n,)``. Sample it with ``DiscreteHMCGibbs``, or wrap the
+    model in ``numpyro.contrib.funsor.config_enumerate`` to sum ``z`` out.
+    """
+    x, n = _number_of_points(x, n)
+    weights, locs, scales = sample_mixture_parameters(
+        k, ordered=ordered, loc_prior=loc_prior, scale_prior=scale_prior, weights_prior=weights_prior
+    )
+    with numpyro.plate("data", n):
+        z = numpyro.sample("z", dist.Categorical(weights))
+        numpyro.sample("x", dist.Normal(locs[z], scales[z]), obs=x)

@@ -1,0 +1,54 @@
+"""The HTML book builds strictly and every chapter page carries its executed outputs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import CHAPTERS, ROOT
+
+CHAPTER_BUDGET_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def chapter_pages(built_book):
+    return {path.stem: built_book / "chapters" / f"{path.stem}.html" for path in CHAPTERS}
+
+
+def test_every_page_of_the_toc_was_built(built_book, chapter_pages):
+    assert (built_book / "index.html").exists()
+    assert (built_book / "intro.html").exists()
+    for stem, page in chapter_pages.items():
+        assert page.exists(), f"no page for {stem}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_chapter_page_shows_executed_figures_and_no_errors(built_book, path):
+    html = (built_book / "chapters" / f"{path.stem}.html").read_text()
+    images = re.findall(r'<img[^>]+src="([^"]+\.png)"', html)
+    if not path.name.startswith("9"):
+        assert images, f"{path.name}: no figures on the page"
+    for src in images:
+        assert (built_book / "chapters" / src).resolve().exists(), f"{path.name}: missing image {src}"
+    assert "svg+xml" not in html, f"{path.name}: SVG figure output"
+    # Errors are only allowed in cells tagged raises-exception (the troubleshooting appendix).
+    error_blocks = html.count('class="output traceback')
+    tagged = html.count("tag_raises-exception")
+    assert error_blocks <= tagged, f"{path.name}: a traceback outside a raises-exception cell"
+    assert "output stderr" not in html, f"{path.name}: stderr on the page"
+
+
+def test_every_chapter_executes_within_its_budget(built_book):
+    from jupyter_cache import get_cache
+
+    cache = get_cache(ROOT / "_build" / ".jupyter_cache")
+    timings = {}
+    for record in cache.list_cache_records():
+        seconds = record.data.get("execution_seconds")
+        if seconds is not None:
+            timings[record.uri] = seconds
+    for path in CHAPTERS:
+        matching = [seconds for uri, seconds in timings.items() if uri.endswith(path.name)]
+        assert matching, f"no execution record for {path.name}"
+        assert min(matching) < CHAPTER_BUDGET_SECONDS, f"{path.name} took {min(matching):.0f} s"

@@ -1,0 +1,75 @@
+"""gmm_utils.set_host_device_count: works before JAX starts, refuses clearly after."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import gmm_utils
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    # A fresh interpreter: this test process may have started JAX already.
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_sets_the_device_count_before_jax_starts():
+    result = run_python(
+        """
+        import gmm_utils
+        gmm_utils.set_host_device_count(3)
+        import jax
+        print(jax.local_device_count())
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "3"
+
+
+def test_replaces_an_earlier_flag_instead_of_appending():
+    result = run_python(
+        """
+        import os
+        os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_cpu_enable_fast_math=false"
+        import gmm_utils
+        gmm_utils.set_host_device_count(5)
+        print(os.environ["XLA_FLAGS"])
+        import jax
+        print(jax.local_device_count())
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    flags, count = result.stdout.strip().splitlines()
+    assert flags.count("xla_force_host_platform_device_count") == 1
+    assert "--xla_cpu_enable_fast_math=false" in flags
+    assert count == "5"
+
+
+def test_raises_after_jax_started_with_another_count():
+    result = run_python(
+        """
+        import gmm_utils
+        gmm_utils.set_host_device_count(2)
+        import jax.numpy as jnp
+        jnp.ones(3).sum()              # JAX's backend starts here
+        gmm_utils.set_host_device_count(2)  # the same count: accepted
+        try:
+            gmm_utils.set_host_device_count(4)
+        except RuntimeError as error:
+            print("RuntimeError:", error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "RuntimeError: JAX has already started with 2 device(s)" in result.stdout
+    assert "Restart the kernel" in result.stdout
+
+
+@pytest.mark.parametrize("count", [0, -1, 2.0, "4", None])
+def test_rejects_a_count_that_is_not_a_positive_integer(count):
+    with pytest.raises(ValueError, match="`count`"):
+        gmm_utils.set_host_device_count(count)

@@ -1,0 +1,119 @@
+"""The chapters follow the book's conventions and are committed with outputs stripped.
+
+Executing them is nbval's job (`pytest` collects chapters/*.ipynb with --nbval-lax).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import CHAPTERS, ROOT
+
+NOTEBOOK_IDS = [path.name for path in CHAPTERS]
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def markdown(notebook: dict) -> str:
+    return "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+
+
+def code_cells(notebook: dict) -> list[dict]:
+    return [c for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    return files
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no notebooks in chapters/"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=NOTEBOOK_IDS)
+def test_outputs_are_stripped(path):
+    for index, cell in enumerate(code_cells(load(path))):
+        assert cell["outputs"] == [], f"{path.name}: code cell {index} has outputs; strip them before committing"
+        assert cell["execution_count"] is None, f"{path.name}: code cell {index} has an execution count"
+
+
+def test_every_notebook_is_in_the_toc_and_every_toc_file_exists():
+    listed = toc_files()
+    for path in CHAPTERS:
+        assert f"chapters/{path.stem}" in listed, f"{path.name} is not in _toc.yml"
+    for entry in listed:
+        assert any((ROOT / f"{entry}{suffix}").exists() for suffix in (".ipynb", ".md")), f"{entry} missing"
+
+
+def test_chapter_files_sort_in_reading_order():
+    for path in CHAPTERS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=NOTEBOOK_IDS)
+def test_first_code_cell_sets_devices_before_anything_imports_jax(path):
+    first = "".join(code_cells(load(path))[0]["source"])
+    lines = [line for line in first.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert lines[0] == "import gmm_utils", f"{path.name}: the first line must be `import gmm_utils`"
+    assert lines[1].startswith("gmm_utils.set_host_device_count("), f"{path.name}: set the device count next"
+    assert "gmm_utils.set_style()" in first
+
+
+@pytest.mark.parametrize("path", [p for p in CHAPTERS if not p.name.startswith("9")], ids=lambda p: p.name)
+def test_chapter_has_the_book_structure(path):
+    notebook = load(path)
+    text = markdown(notebook)
+    first = "".join(notebook["cells"][0]["source"])
+    assert first.startswith("# "), f"{path.name}: start with a `# Title` markdown cell"
+    for item in ("**You will learn**", "**You need**", "**Time**"):
+        assert item in first, f"{path.name}: the opening box lacks {item}"
+    for heading in ("## Key takeaways", "## Exercises", "## References", "## Versions"):
+        assert heading in text, f"{path.name}: missing section {heading!r}"
+    assert len(re.findall(r"```\{exercise\}", text)) >= 2, f"{path.name}: needs at least two exercises"
+    assert len(re.findall(r"```\{solution\}", text)) >= 2, f"{path.name}: needs solutions"
+    assert ":class: dropdown" in text
+    assert "```{bibliography}" in text
+    assert "print_versions()" in "".join(code_cells(notebook)[-1]["source"]), f"{path.name}: end with versions"
+    assert any("# Check:" in "".join(c["source"]) for c in code_cells(notebook)), f"{path.name}: no `# Check:` cell"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=NOTEBOOK_IDS)
+def test_no_progress_bars_no_svg_no_debug_prints(path):
+    source = "\n".join("".join(c["source"]) for c in code_cells(load(path)))
+    assert "progress_bar=True" not in source
+    assert "figure_format" not in source or "svg" not in source.lower()
+    assert "tqdm" not in source
+
+
+def test_glue_keys_are_unique_across_the_book():
+    seen: dict[str, str] = {}
+    for path in CHAPTERS:
+        source = "\n".join("".join(c["source"]) for c in code_cells(load(path)))
+        for key in re.findall(r"glue\(\s*[\"']([^\"']+)[\"']", source):
+            owner = seen.setdefault(key, path.name)
+            assert owner == path.name, f"glue key {key!r} is used in both {owner} and {path.name}"
+    # every glued key used in the text is defined in the same notebook
+    for path in CHAPTERS:
+        notebook = load(path)
+        source = "\n".join("".join(c["source"]) for c in code_cells(notebook))
+        defined = set(re.findall(r"glue\(\s*[\"']([^\"']+)[\"']", source))
+        used = set(re.findall(r"\{glue:(?:text|)\}`([^`:]+)", markdown(notebook)))
+        assert used <= defined, f"{path.name}: glued in text but never computed: {sorted(used - defined)}"
