@@ -23,10 +23,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# -W turns every Sphinx warning (a failed notebook, a broken reference) into an error;
-# --keep-going reports all of them before failing. -n makes Sphinx nitpicky about references.
+# -W turns every Sphinx warning (a failed notebook, stderr output, a broken reference) into
+# an error; --keep-going reports all of them before failing; -n makes Sphinx nitpicky about
+# references. tests/conftest.py reads these flags from here.
+JB_BUILD_FLAGS := --warningiserror --nitpick --keep-going
+
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	$(BIN)/jupyter-book build . $(JB_BUILD_FLAGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

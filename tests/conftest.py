@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+
+def jupyter_book_command(source: Path) -> list[str]:
+    """The strict build command of the Makefile's `book` target, for ``source``."""
+    flags = re.search(r"^JB_BUILD_FLAGS\s*:=\s*(.+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert flags, "JB_BUILD_FLAGS not found in the Makefile"
+    return [str(Path(sys.executable).with_name("jupyter-book")), "build", str(source), *flags.group(1).split()]
 
 
 @pytest.fixture(scope="session")
@@ -28,9 +36,8 @@ def built_book() -> Path:
     prebuilt = os.environ.get("GMM_BOOK_HTML")
     if prebuilt:
         return Path(prebuilt)
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--warningiserror", "--nitpick", "--keep-going"],
+        jupyter_book_command(ROOT),
         capture_output=True,
         text=True,
         timeout=1800,
