@@ -1,7 +1,7 @@
 """The book's build settings turn a raising notebook and stderr output into a failed build.
 
-A tiny book with the real _config.yml and two bad notebooks is built with the Makefile's
-flags: the build must exit non-zero and name both problems, never produce pages silently.
+A tiny book with the real _config.yml and one bad notebook is built with the Makefile's
+flags: the build must exit non-zero and name the problem, never produce pages silently.
 """
 
 from __future__ import annotations
@@ -10,29 +10,39 @@ import shutil
 import subprocess
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from conftest import ROOT, jupyter_book_command
 
+BAD_CELLS = {
+    "raises": ("raise ValueError('boom from a cell')", "boom from a cell"),
+    "writes_stderr": ("import sys\nprint('noise on stderr', file=sys.stderr)", "stderr"),
+}
 
-def write_notebook(path, source):
-    notebook = new_notebook(cells=[new_markdown_cell(f"# {path.stem}"), new_code_cell(source)])
+
+def build_tiny_book(folder, name: str, source: str) -> subprocess.CompletedProcess:
+    """Build a one-notebook book in ``folder`` with the real config and the Makefile's flags."""
+    shutil.copy(ROOT / "_config.yml", folder / "_config.yml")
+    shutil.copy(ROOT / "references.bib", folder / "references.bib")
+    (folder / "intro.md").write_text("# A tiny book\n")
+    (folder / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n  - file: {name}\n")
+    notebook = new_notebook(cells=[new_markdown_cell(f"# {name}"), new_code_cell(source)])
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nbformat.write(notebook, path)
+    nbformat.write(notebook, folder / f"{name}.ipynb")
+    return subprocess.run(jupyter_book_command(folder), capture_output=True, text=True, timeout=600)
 
 
-def test_a_raising_cell_or_stderr_output_fails_the_build(tmp_path):
-    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
-    shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")
-    (tmp_path / "intro.md").write_text("# A tiny book\n")
-    (tmp_path / "_toc.yml").write_text(
-        "format: jb-book\nroot: intro\nchapters:\n  - file: raises\n  - file: writes_stderr\n"
-    )
-    write_notebook(tmp_path / "raises.ipynb", "raise ValueError('boom from a cell')")
-    write_notebook(tmp_path / "writes_stderr.ipynb", "import sys\nprint('noise on stderr', file=sys.stderr)")
-
-    result = subprocess.run(jupyter_book_command(tmp_path), capture_output=True, text=True, timeout=600)
+@pytest.mark.parametrize("name", BAD_CELLS)
+def test_a_bad_notebook_fails_the_build(tmp_path, name):
+    source, expected_in_log = BAD_CELLS[name]
+    result = build_tiny_book(tmp_path, name, source)
     log = result.stdout + result.stderr
     assert result.returncode != 0, log[-3000:]
-    assert "boom from a cell" in log or "raises.ipynb" in log
-    assert "writes_stderr" in log
+    assert expected_in_log in log and name in log
+
+
+def test_a_good_notebook_builds(tmp_path):
+    """The control: a clean notebook builds with the same set-up, so the failures above are real."""
+    result = build_tiny_book(tmp_path, "fine", "print(1 + 1)")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
