@@ -15,8 +15,12 @@ plots          one figure style for the book, data and density plots
 display        show the real source of a helper in a chapter, print versions
 distributions  ``MixtureGaussian`` and ``OrderStatistics`` (NumPyro distributions)
 models         ``marginal_model`` and ``latent_model``
-inference      ``run_nuts``: NUTS with the book's defaults, returning ArviZ data
+inference      ``run_nuts``: NUTS with the book's defaults, returning ArviZ data; ``fit_summary``
+latent         the latent formulation fitted three ways (DiscreteHMCGibbs, HMCGibbs, enumeration)
+labels         labels after marginalizing: membership probabilities, sampled labels, accuracy
 diagnostics    ``check_convergence``: the convergence checks as one pass/fail table
+predictive     posterior predictive checks (replicated data, PIT, p-values) and ``assign_clusters``
+check          ``python -m gmm_utils.check``: check a learner's machine before a workshop
 """
 
 from __future__ import annotations
@@ -59,9 +63,36 @@ _LAZY_EXPORTS: dict[str, str] = {
     "run_nuts": "inference",
     "to_inference_data": "inference",
     "mixture_log_likelihood": "inference",
+    "run_mcmc": "inference",
+    "fit_summary": "inference",
+    "init_to_data": "inference",
+    # latent (chapter 2: the latent formulation, three samplers)
+    "run_discrete_gibbs": "latent",
+    "run_blocked_gibbs": "latent",
+    "run_enumerated": "latent",
+    "label_conditional_gibbs_fn": "latent",
+    "time_label_sweep": "latent",
+    # labels (chapter 3: labels after marginalizing)
+    "membership_probabilities": "labels",
+    "sample_labels": "labels",
+    "match_labels": "labels",
+    "confusion_matrix": "labels",
+    "label_accuracy": "labels",
     # diagnostics
     "check_convergence": "diagnostics",
     "plot_pair_by_chain": "diagnostics",
+    # predictive (chapters 5 and 6: posterior predictive checks, new points)
+    "sample_posterior_predictive": "predictive",
+    "predictive_density_band": "predictive",
+    "plot_density_band": "predictive",
+    "predictive_cdf": "predictive",
+    "ecdf_band": "predictive",
+    "plot_ecdf_band": "predictive",
+    "posterior_predictive_pvalues": "predictive",
+    "tail_share": "predictive",
+    "membership_draws": "predictive",
+    "assign_clusters": "predictive",
+    "elpd_by_chain": "predictive",
 }
 
 __all__ = [
@@ -94,6 +125,27 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from .display import glue, print_versions, show_source
     from .diagnostics import check_convergence, plot_pair_by_chain
     from .distributions import MixtureGaussian, OrderStatistics
-    from .inference import mixture_log_likelihood, run_nuts, to_inference_data
+    from .inference import fit_summary, init_to_data, mixture_log_likelihood, run_mcmc, run_nuts, to_inference_data
+    from .labels import confusion_matrix, label_accuracy, match_labels, membership_probabilities, sample_labels
+    from .latent import (
+        label_conditional_gibbs_fn,
+        run_blocked_gibbs,
+        run_discrete_gibbs,
+        run_enumerated,
+        time_label_sweep,
+    )
     from .models import latent_model, marginal_model
+    from .predictive import (
+        assign_clusters,
+        ecdf_band,
+        elpd_by_chain,
+        membership_draws,
+        plot_density_band,
+        plot_ecdf_band,
+        posterior_predictive_pvalues,
+        predictive_cdf,
+        predictive_density_band,
+        sample_posterior_predictive,
+        tail_share,
+    )
     from .plots import COMPONENT_COLORS, DATA_COLOR, TRUTH_COLOR, plot_data_density, plot_points_by_component, set_style

@@ -28,6 +28,7 @@ import arviz as az
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 #: The checks :func:`check_convergence` knows, in the order of its table.
 CHECKS: tuple[str, ...] = ("r_hat", "ess_bulk", "ess_tail", "divergences", "tree_depth", "e_bfmi")
@@ -68,6 +69,35 @@ def _worst(series: pd.Series, largest: bool) -> tuple[float, str]:
     return float(series[label]), str(label)
 
 
+def _z_scale(values: np.ndarray) -> np.ndarray:
+    """Rank-normalize: ranks mapped through the Normal quantile function (Vehtari et al. 2021)."""
+    ranks = stats.rankdata(values, method="average").reshape(values.shape)
+    return stats.norm.ppf((ranks - 3 / 8) / (values.size + 1 / 4))
+
+
+def _one_chain_rhat(posterior: Any) -> pd.Series:
+    """Rank-normalized split R-hat of a single chain: its first and second halves compared.
+
+    ArviZ returns NaN for one chain; this is the same statistic (bulk and folded tail,
+    the larger of the two) with the chain's two halves as the split chains.
+    """
+    values: dict[str, float] = {}
+    for data_array in posterior.data_vars.values():
+        draws = np.asarray(data_array.isel(chain=0), dtype=float)  # (draws, ...)
+        half = draws.shape[0] // 2
+        halves = np.stack([draws[:half], draws[-half:]])  # (2, half, ...)
+        flat = halves.reshape(2, half, -1)
+        per_scalar = []
+        for j in range(flat.shape[-1]):
+            split = flat[..., j]
+            folded = np.abs(split - np.median(split))
+            per_scalar.append(max(float(az.rhat(_z_scale(split), method="identity")),
+                                  float(az.rhat(_z_scale(folded), method="identity"))))
+        labels = _scalar_labels(data_array.isel(chain=0, draw=0))
+        values.update(zip(labels, per_scalar))
+    return pd.Series(values, dtype=float)
+
+
 def _positive_number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"`{name}` must be a number, got {value!r}")
@@ -98,7 +128,8 @@ def check_convergence(
         for the sampler checks a ``sample_stats`` group with ``diverging``,
         ``tree_depth`` (or ``n_steps``) and ``energy``, each ``(chains, draws)``.
     var_names : sequence of str, optional
-        Posterior variables for R-hat and ESS. Default: all of them.
+        Posterior variables for R-hat and ESS. Default: every floating-point variable
+        (discrete labels such as ``z`` are left out, as in :func:`gmm_utils.fit_summary`).
     max_rhat : float
         R-hat passes if its largest value is below this (default 1.01).
     min_ess : float
@@ -126,7 +157,8 @@ def check_convergence(
         ``statistic`` (what was measured), ``value``, ``threshold`` (e.g. ``"< 1.01"``),
         ``passed`` (bool) and ``worst`` (the parameter or chain responsible).
         ``table["passed"].all()`` says whether the fit passed everything. An undefined
-        statistic (NaN, e.g. R-hat of a constant) fails.
+        statistic (NaN, e.g. R-hat of a constant) fails. For a single chain, R-hat compares
+        the chain's two halves (ArviZ itself needs two chains).
 
     Raises
     ------
@@ -164,8 +196,10 @@ def check_convergence(
     for dim in ("chain", "draw"):
         if dim not in posterior.dims:
             raise ValueError(f"`idata.posterior` has no `{dim}` dimension (dims: {tuple(posterior.dims)})")
-    if var_names is None:
-        var_names = list(posterior.data_vars)
+    if var_names is None:  # discrete draws (latent labels ``z``) have no R-hat or ESS in the usual sense
+        var_names = [name for name, value in posterior.data_vars.items() if np.issubdtype(value.dtype, np.floating)]
+        if not var_names:
+            raise ValueError("`idata.posterior` has no floating-point variable; name the ones to check in `var_names`")
     else:
         var_names = [var_names] if isinstance(var_names, str) else list(var_names)
         missing = [name for name in var_names if name not in posterior.data_vars]
@@ -199,12 +233,15 @@ def check_convergence(
     rows: dict[str, dict[str, Any]] = {}
     subset = posterior[var_names]
     if "r_hat" in checks:
-        value, worst = _worst(_flatten(az.rhat(subset)), largest=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant gives NaN: reported as failed
+            per_parameter = _flatten(az.rhat(subset)) if subset.sizes["chain"] > 1 else _one_chain_rhat(subset)
+            value, worst = _worst(per_parameter, largest=True)
         rows["r_hat"] = dict(statistic="max R-hat (rank-normalized, split)", value=value,
                              threshold=f"< {max_rhat:g}", passed=value < max_rhat, worst=worst)
     for method in ("bulk", "tail"):
         if f"ess_{method}" in checks:
-            value, worst = _worst(_flatten(az.ess(subset, method=method)), largest=False)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value, worst = _worst(_flatten(az.ess(subset, method=method)), largest=False)
             rows[f"ess_{method}"] = dict(statistic=f"min {method} ESS", value=value,
                                          threshold=f"> {min_ess:g}", passed=value > min_ess, worst=worst)
     if stats is not None:
@@ -301,3 +338,4 @@ def plot_pair_by_chain(
            xlabel=f"{var_name}[{first}]", ylabel=f"{var_name}[{second}]")
     ax.legend(loc="best", fontsize="small", markerscale=2)
     return ax
+

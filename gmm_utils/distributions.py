@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln, logsumexp, ndtr
+from jax.scipy.special import gammaln, ndtr
 from numpyro.distributions import Distribution, constraints
 from numpyro.distributions.util import validate_sample
 from numpyro.util import not_jax_tracer
@@ -24,7 +24,8 @@ class MixtureGaussian(Distribution):
     .. math::
         p(x \mid w, \mu, \sigma) = \sum_{j=1}^{k} w_j\, \mathcal{N}(x \mid \mu_j, \sigma_j),
         \qquad
-        \log p(x) = \operatorname{logsumexp}_j \big(\log w_j + \log \mathcal{N}(x \mid \mu_j, \sigma_j)\big)
+        \log p(x) = \operatorname{logsumexp}_j
+            \big(\log w_j + \log \mathcal{N}(x \mid \mu_j, \sigma_j)\big)
 
     The log density is computed with ``logsumexp``, which subtracts the largest term
     before exponentiating, so it stays finite far in the tails where every component
@@ -40,8 +41,9 @@ class MixtureGaussian(Distribution):
         Mixture weights on the simplex (non-negative, summing to one).
     validate_args : bool, optional
         Check the parameters against their constraints (``arg_constraints``) and raise
-        ``ValueError`` naming the parameter when one is violated. Off by default, as in
-        NumPyro: the check cannot run on traced values inside a jitted sampler.
+        ``ValueError`` naming the parameter when one is violated. Default: NumPyro's
+        global setting (``numpyro.enable_validation``). The check needs concrete values,
+        so inside a jitted sampler, where the values are traced, it is skipped.
 
     The three parameters broadcast against each other; the distribution's
     ``batch_shape`` is the broadcast shape without its last axis and its
@@ -74,13 +76,19 @@ class MixtureGaussian(Distribution):
     support = constraints.real
     pytree_data_fields = ("loc", "scale", "mixing_probs")
 
-    def __init__(self, loc: Any, scale: Any, mixing_probs: Any, *, validate_args: bool | None = None):
-        shapes = {"loc": jnp.shape(loc), "scale": jnp.shape(scale), "mixing_probs": jnp.shape(mixing_probs)}
+    def __init__(
+        self, loc: Any, scale: Any, mixing_probs: Any, *, validate_args: bool | None = None
+    ):
+        shapes = {
+            "loc": jnp.shape(loc),
+            "scale": jnp.shape(scale),
+            "mixing_probs": jnp.shape(mixing_probs),
+        }
         for name, shape in shapes.items():
             if len(shape) == 0:
                 raise ValueError(
-                    f"MixtureGaussian: `{name}` must have a last axis of length k (one entry "
-                    f"per component), got a scalar"
+                    f"MixtureGaussian: `{name}` must have a last axis of length k "
+                    "(one entry per component), got a scalar"
                 )
         try:
             full_shape = jax.lax.broadcast_shapes(*shapes.values())
@@ -94,19 +102,22 @@ class MixtureGaussian(Distribution):
             # A length-1 weight axis would broadcast to weights (w, w, ..., w), which are
             # never on the simplex for k > 1: refuse it even without validate_args.
             raise ValueError(
-                f"MixtureGaussian: `mixing_probs` must have one entry per component (last axis "
-                f"{full_shape[-1]}), got shape {shapes['mixing_probs']}"
+                "MixtureGaussian: `mixing_probs` must have one entry per component "
+                f"(last axis {full_shape[-1]}), got shape {shapes['mixing_probs']}"
             )
         self.loc = jnp.broadcast_to(loc, full_shape)
         self.scale = jnp.broadcast_to(scale, full_shape)
         self.mixing_probs = jnp.broadcast_to(mixing_probs, full_shape)
-        super().__init__(batch_shape=full_shape[:-1], event_shape=(), validate_args=validate_args)
+        super().__init__(
+            batch_shape=full_shape[:-1], event_shape=(), validate_args=validate_args
+        )
 
     #: What each parameter must satisfy, in the words of the error message.
     _requirements = {
         "loc": "must be finite real numbers",
         "scale": "must be positive",
-        "mixing_probs": "must lie on the simplex: non-negative and summing to 1 (within 1e-6) along the last axis",
+        "mixing_probs": "must lie on the simplex: non-negative and summing to 1 "
+        "(within 1e-6) along the last axis",
     }
 
     def validate_args(self, strict: bool = True) -> None:
@@ -122,11 +133,14 @@ class MixtureGaussian(Distribution):
                 is_valid = constraint(value)
                 if not_jax_tracer(is_valid):
                     if not np.all(is_valid):
+                        requirement = self._requirements[name]
                         raise ValueError(
-                            f"MixtureGaussian: `{name}` {self._requirements[name]}, got {np.asarray(value)}"
+                            f"MixtureGaussian: `{name}` {requirement}, got {np.asarray(value)}"
                         )
                 elif strict:
-                    raise RuntimeError("MixtureGaussian: cannot validate arguments inside jitted code.")
+                    raise RuntimeError(
+                        "MixtureGaussian: cannot validate arguments inside jitted code."
+                    )
 
     @property
     def num_components(self) -> int:
@@ -149,7 +163,9 @@ class MixtureGaussian(Distribution):
         return pick(self.loc) + pick(self.scale) * jax.random.normal(key_noise, shape)
 
     def component_log_probs(self, value: Any) -> jax.Array:
-        r"""Weighted log density of each component, :math:`\log w_j + \log \mathcal{N}(x \mid \mu_j, \sigma_j)`.
+        r"""Weighted log density of each component.
+
+        :math:`a_j = \log w_j + \log \mathcal{N}(x \mid \mu_j, \sigma_j)`, in one array.
 
         Named as in NumPyro's ``MixtureSameFamily``. Its ``logsumexp`` over the last axis
         is :meth:`log_prob`; its ``softmax`` is the posterior probability of each label
@@ -158,20 +174,23 @@ class MixtureGaussian(Distribution):
         Returns an array of shape ``broadcast(value.shape, batch_shape) + (k,)``.
         """
         value = jnp.asarray(value)[..., None]  # one column per component
-        log_normal = (
-            -0.5 * ((value - self.loc) / self.scale) ** 2
-            - jnp.log(self.scale)
-            - 0.5 * jnp.log(2 * jnp.pi)
+        # The terms that do not depend on the value, once per component: shape (..., k).
+        constant = (
+            jnp.log(self.mixing_probs) - jnp.log(self.scale) - 0.5 * jnp.log(2 * jnp.pi)
         )
-        return jnp.log(self.mixing_probs) + log_normal
+        return constant - 0.5 * ((value - self.loc) / self.scale) ** 2
 
     @validate_sample
     def log_prob(self, value: Any) -> jax.Array:
         """Log density at ``value``, of shape ``broadcast(value.shape, batch_shape)``."""
-        return logsumexp(self.component_log_probs(value), axis=-1)
+        terms = self.component_log_probs(value)
+        # logsumexp: subtract the largest term before exponentiating, add it back after.
+        # The result does not depend on the shift, so the shift needs no gradient.
+        shift = jax.lax.stop_gradient(jnp.max(terms, axis=-1, keepdims=True))
+        return jnp.log(jnp.sum(jnp.exp(terms - shift), axis=-1)) + shift[..., 0]
 
     def cdf(self, value: Any) -> jax.Array:
-        r"""Cumulative distribution function :math:`\sum_j w_j \Phi((x - \mu_j) / \sigma_j)`."""
+        r"""The CDF, :math:`\sum_j w_j \Phi((x - \mu_j) / \sigma_j)`."""
         value = jnp.asarray(value)[..., None]
         return jnp.sum(self.mixing_probs * ndtr((value - self.loc) / self.scale), axis=-1)
 

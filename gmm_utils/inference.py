@@ -8,13 +8,16 @@ Gibbs kernels of :mod:`gmm_utils.latent` use it) and returns the same ``Inferenc
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any, Callable, Sequence
 
 import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS
+import numpyro.distributions as dist
+from numpyro.distributions import biject_to
+from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.mcmc import MCMCKernel
 
 from ._validation import finite_vector, positive_int
@@ -103,6 +106,79 @@ def mixture_log_likelihood(weights: Any, locs: Any, scales: Any, x: Any) -> jax.
     return MixtureGaussian(locs, scales, weights).log_prob(x)
 
 
+def _init_near(site: dict | None = None, *, values: dict[str, np.ndarray], radius: float) -> Any:
+    if site is None:
+        return partial(_init_near, values=values, radius=radius)
+    if site["type"] == "sample" and not site["is_observed"] and site["name"] in values:
+        transform = biject_to(site["fn"].support)
+        center = transform.inv(jnp.asarray(values[site["name"]]))
+        if radius == 0:
+            return transform(center)
+        noise = dist.Uniform(-radius, radius)(rng_key=site["kwargs"].get("rng_key"), sample_shape=jnp.shape(center))
+        return transform(center + noise)
+    return init_to_uniform(site)
+
+
+def init_to_data(
+    x: Any,
+    k: int,
+    *,
+    radius: float = 0.25,
+    site_names: tuple[str, str, str] = ("weights", "locs", "scales"),
+) -> Callable[..., Any]:
+    """A NumPyro init strategy: start each chain near a quantile split of the data.
+
+    The sorted data are cut into ``k`` equal-count groups; the start is ``locs`` = the
+    group means, ``scales`` = the group standard deviations and equal ``weights``, moved
+    by independent ``Uniform(-radius, radius)`` noise in the sampler's unconstrained
+    coordinates, different for each chain (like NumPyro's ``init_to_uniform``, which
+    draws in ``(-2, 2)`` around zero). Other sites fall back to ``init_to_uniform``.
+
+    Mixture posteriors have minor modes (two clusters merged into one wide component, a
+    component left empty) in which a chain started far away can stay for good, whatever
+    the sampler; starting near the data's quantiles avoids them, while the jitter keeps
+    the chains' starts distinct.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        The observations.
+    k : int
+        Number of components; the model's sites ``weights``, ``locs``, ``scales`` are ``(k,)``.
+    radius : float
+        Half-width of the jitter in unconstrained coordinates; ``0`` starts every chain at
+        the same point.
+    site_names : tuple of str
+        The model's names of the weights, means and standard deviations; the book's by
+        default (the seed notebook's model calls them ``prob_cluster``, ``loc``, ``scale``).
+
+    Returns
+    -------
+    callable
+        Pass it as ``init_strategy`` to :func:`run_nuts` or to ``numpyro.infer.NUTS``.
+
+    Examples
+    --------
+    >>> strategy = init_to_data(data.x, 3)  # doctest: +SKIP
+    >>> idata = run_nuts(marginal_model, x=data.x, k=3, init_strategy=strategy)  # doctest: +SKIP
+    """
+    x = np.sort(finite_vector("x", x))
+    k = positive_int("k", k)
+    if x.size < 2 * k:
+        raise ValueError(f"`x` needs at least 2 points per component (2 * k = {2 * k}), got {x.size}")
+    if not (isinstance(radius, (int, float)) and radius >= 0):
+        raise ValueError(f"`radius` must be a non-negative number, got {radius!r}")
+    if not (isinstance(site_names, tuple) and len(site_names) == 3 and all(isinstance(n, str) for n in site_names)):
+        raise TypeError(f"`site_names` must be a tuple of three site names, got {site_names!r}")
+    groups = np.array_split(x, k)
+    spread = max(float(np.std(x)), 1e-6)
+    weights = np.full(k, 1.0 / k)
+    locs = np.array([group.mean() for group in groups])
+    scales = np.array([max(float(group.std()), 1e-3 * spread) for group in groups])
+    values = dict(zip(site_names, (weights, locs, scales)))
+    return partial(_init_near, values=values, radius=float(radius))
+
+
 def _stat_name(field: str) -> str | None:
     """ArviZ's name for a NumPyro extra field, with or without the ``hmc_state.`` prefix."""
     if field.startswith(_HMC_BLOCK_PREFIX):
@@ -149,8 +225,9 @@ def to_inference_data(
         groups["observed_data"] = {"x": x}
         if log_likelihood and all(name in posterior for name in ("weights", "locs", "scales")):
             groups["log_likelihood"] = {
+                # jitted: about ten times faster than eager op-by-op dispatch here
                 "x": map_over_draws(
-                    lambda w, m, s: mixture_log_likelihood(w, m, s, x),
+                    jax.jit(lambda w, m, s: mixture_log_likelihood(w, m, s, x)),
                     posterior["weights"],
                     posterior["locs"],
                     posterior["scales"],
@@ -241,11 +318,12 @@ def run_nuts(
     num_samples: int = 1000,
     seed: int = 0,
     target_accept_prob: float = 0.8,
-    dense_mass: bool = False,
+    dense_mass: bool = True,
     max_tree_depth: int = 10,
     chain_method: str | None = None,
     progress_bar: bool = False,
     log_likelihood: bool = True,
+    init_strategy: Callable[..., Any] | None = None,
     **model_kwargs: Any,
 ) -> az.InferenceData:
     """Sample ``model`` with NUTS and return ``arviz.InferenceData``.
@@ -261,7 +339,10 @@ def run_nuts(
     seed : int
         Seed of the ``jax.random.PRNGKey``; the same seed gives the same draws.
     target_accept_prob, dense_mass, max_tree_depth
-        Passed to ``numpyro.infer.NUTS``.
+        Passed to ``numpyro.infer.NUTS``. ``dense_mass=True`` (the default) adapts a full
+        mass matrix during warm-up: it learns the posterior's correlations (means, weights
+        and standard deviations of a mixture are correlated), which takes NUTS from about
+        15 to about 6.5 leapfrog steps per draw on the book's data (chapter 7).
     chain_method : {"parallel", "vectorized", "sequential"}, optional
         Default: ``"parallel"`` when JAX has a device per chain (see
         :func:`gmm_utils.set_host_device_count`), else ``"vectorized"``.
@@ -269,6 +350,9 @@ def run_nuts(
         Off by default, so rendered pages carry no progress-bar debris.
     log_likelihood : bool
         Store the pointwise marginal log-likelihood of ``x`` (needed by LOO).
+    init_strategy : callable, optional
+        Where chains start, a NumPyro init strategy such as :func:`init_to_data`.
+        Default NumPyro's ``init_to_uniform``.
     **model_kwargs
         Passed to the model, e.g. ``x=data.x, k=3, ordered=True``.
 
@@ -287,9 +371,13 @@ def run_nuts(
     if not 0.0 < target_accept_prob < 1.0:
         raise ValueError(f"`target_accept_prob` must lie in (0, 1), got {target_accept_prob!r}")
     kernel = NUTS(
-        model, target_accept_prob=target_accept_prob, dense_mass=dense_mass, max_tree_depth=max_tree_depth
+        model,
+        target_accept_prob=target_accept_prob,
+        dense_mass=dense_mass,
+        max_tree_depth=max_tree_depth,
+        init_strategy=init_to_uniform if init_strategy is None else init_strategy,
     )
-    return run_mcmc(
+    idata = run_mcmc(
         kernel,
         num_chains=num_chains,
         num_warmup=num_warmup,
@@ -300,6 +388,14 @@ def run_nuts(
         log_likelihood=log_likelihood,
         **model_kwargs,
     )
+    # What the diagnostics need to know about the sampler's settings (check_convergence
+    # reads max_tree_depth to count saturated trajectories).
+    idata.sample_stats.attrs.update(
+        max_tree_depth=int(max_tree_depth),
+        target_accept_prob=float(target_accept_prob),
+        dense_mass=bool(dense_mass),
+    )
+    return idata
 
 
 def fit_summary(idata: az.InferenceData, var_names: Sequence[str] | None = None) -> dict[str, float]:

@@ -1,0 +1,144 @@
+"""Tests of gmm_utils.models: sites, shapes, log densities, bad input, and one real fit."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pytest
+from numpyro import handlers
+from numpyro.contrib.funsor import config_enumerate, enum
+from numpyro.contrib.funsor import log_density as enumerated_log_density
+from numpyro.infer import Predictive
+from numpyro.infer.util import log_density
+from scipy import stats
+from scipy.special import logsumexp
+
+import gmm_utils
+from gmm_utils import latent_model, marginal_model
+
+X = np.array([-1.2, -0.8, 0.5, 1.1, 3.7, 4.2, 4.4])
+PARAMS = {"weights": np.array([0.2, 0.3, 0.5]), "locs": np.array([-1.0, 1.0, 4.0]), "scales": np.array([0.2, 0.9, 0.5])}
+
+
+def scipy_marginal_log_joint(x, weights, locs, scales, loc_sd=10.0, scale_b=10.0, ordered=False):
+    prior = stats.dirichlet.logpdf(weights, np.ones(len(weights)))
+    prior += stats.norm.logpdf(locs, 0.0, loc_sd).sum() + stats.halfcauchy.logpdf(scales, 0.0, scale_b).sum()
+    if ordered:
+        prior += math.lgamma(len(locs) + 1)
+    likelihood = logsumexp(np.log(weights) + stats.norm.logpdf(np.asarray(x)[:, None], locs, scales), axis=1).sum()
+    return prior + likelihood
+
+
+@pytest.mark.parametrize("model", [marginal_model, latent_model])
+def test_prior_predictive_sites_and_shapes(model):
+    draws = Predictive(model, num_samples=6)(jax.random.PRNGKey(0), n=40, k=4)
+    assert draws["weights"].shape == (6, 4)
+    assert draws["locs"].shape == (6, 4)
+    assert draws["scales"].shape == (6, 4)
+    assert draws["x"].shape == (6, 40)
+    np.testing.assert_allclose(draws["weights"].sum(axis=-1), 1.0, rtol=1e-5)
+    assert bool(jnp.all(draws["scales"] > 0))
+    if model is latent_model:
+        assert draws["z"].shape == (6, 40)
+        assert int(draws["z"].min()) >= 0 and int(draws["z"].max()) <= 3
+
+
+def test_ordered_prior_gives_increasing_means():
+    draws = Predictive(marginal_model, num_samples=200)(jax.random.PRNGKey(1), n=5, k=3, ordered=True)
+    assert bool(jnp.all(jnp.diff(draws["locs"], axis=-1) > 0))
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+def test_marginal_log_joint_matches_scipy(ordered):
+    with jax.enable_x64(True):
+        params = {name: jnp.asarray(value) for name, value in PARAMS.items()}
+        value, _ = log_density(marginal_model, (), {"x": jnp.asarray(X), "k": 3, "ordered": ordered}, params)
+    expected = scipy_marginal_log_joint(X, *(PARAMS[n] for n in ("weights", "locs", "scales")), ordered=ordered)
+    assert float(value) == pytest.approx(expected, abs=1e-6)
+
+
+def test_priors_are_arguments():
+    with jax.enable_x64(True):
+        params = {name: jnp.asarray(value) for name, value in PARAMS.items()}
+        kwargs = {"x": jnp.asarray(X), "k": 3, "loc_prior": dist.Normal(1.0, 2.0), "scale_prior": dist.LogNormal(0.0, 1.0),
+                  "weights_prior": dist.Dirichlet(jnp.full(3, 2.0))}
+        value, _ = log_density(marginal_model, (), kwargs, params)
+    w, m, s = (PARAMS[n] for n in ("weights", "locs", "scales"))
+    expected = (
+        stats.dirichlet.logpdf(w, np.full(3, 2.0)) + stats.norm.logpdf(m, 1.0, 2.0).sum()
+        + stats.lognorm.logpdf(s, 1.0).sum()
+        + logsumexp(np.log(w) + stats.norm.logpdf(X[:, None], m, s), axis=1).sum()
+    )
+    assert float(value) == pytest.approx(expected, abs=1e-6)
+
+
+def test_enumerated_latent_model_equals_marginal_model():
+    # Summing z out of the latent model (funsor) gives the marginal model's log joint.
+    with jax.enable_x64(True):
+        params = {name: jnp.asarray(value) for name, value in PARAMS.items()}
+        kwargs = {"x": jnp.asarray(X), "k": 3, "ordered": True}
+        marginal, _ = log_density(marginal_model, (), kwargs, params)
+        enumerated_model = enum(config_enumerate(latent_model), first_available_dim=-2)  # one plate level
+        enumerated, _ = enumerated_log_density(enumerated_model, (), kwargs, params)
+    assert float(enumerated) == pytest.approx(float(marginal), abs=1e-8)
+
+
+def test_latent_model_log_joint_with_labels():
+    z = jnp.array([0, 0, 1, 1, 2, 2, 2])
+    with jax.enable_x64(True):
+        params = {**{name: jnp.asarray(value) for name, value in PARAMS.items()}, "z": z}
+        value, _ = log_density(latent_model, (), {"x": jnp.asarray(X), "k": 3}, params)
+    w, m, s = (PARAMS[n] for n in ("weights", "locs", "scales"))
+    zn = np.asarray(z)
+    expected = (
+        stats.dirichlet.logpdf(w, np.ones(3)) + stats.norm.logpdf(m, 0.0, 10.0).sum()
+        + stats.halfcauchy.logpdf(s, 0.0, 10.0).sum() + np.log(w[zn]).sum() + stats.norm.logpdf(X, m[zn], s[zn]).sum()
+    )
+    assert float(value) == pytest.approx(expected, abs=1e-6)
+
+
+def test_observed_site_is_the_data():
+    trace = handlers.trace(handlers.seed(marginal_model, 0)).get_trace(x=X, k=3)
+    assert trace["x"]["is_observed"]
+    np.testing.assert_allclose(trace["x"]["value"], X, rtol=1e-6)
+    assert isinstance(trace["x"]["fn"].base_dist if hasattr(trace["x"]["fn"], "base_dist") else trace["x"]["fn"],
+                      gmm_utils.MixtureGaussian)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({}, ValueError, "give the data `x`, or the number of points `n`"),
+        ({"x": [[1.0, 2.0]]}, ValueError, "`x` must be one-dimensional"),
+        ({"x": [1.0, np.nan]}, ValueError, "`x` must be finite"),
+        ({"x": X, "n": 3}, ValueError, "does not match the length of `x`"),
+        ({"n": 0}, ValueError, "`n` must be a positive integer"),
+        ({"x": X, "k": 0}, ValueError, "`k` must be a positive integer"),
+        ({"x": X, "loc_prior": 3.0}, TypeError, "`loc_prior` must be a NumPyro distribution"),
+        ({"x": X, "scale_prior": dist.HalfNormal(jnp.ones(3))}, ValueError, "`scale_prior` must have batch_shape ()"),
+        ({"x": X, "weights_prior": dist.Dirichlet(jnp.ones(2))}, ValueError, "`weights_prior` must have batch_shape ()"),
+    ],
+)
+@pytest.mark.parametrize("model", [marginal_model, latent_model])
+def test_bad_input_raises(model, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        handlers.seed(model, 0)(**kwargs)
+
+
+def test_marginal_model_recovers_the_seed_parameters():
+    # The seed notebook's data (simulate_gmm defaults); one unordered chain, as the seed ran it.
+    # Every true parameter must lie in its central 99% interval, up to the order of the labels.
+    data = gmm_utils.simulate_gmm()
+    idata = gmm_utils.run_nuts(
+        marginal_model, x=data.x, k=data.k, num_chains=1, num_warmup=400, num_samples=800, seed=1,
+        init_strategy=gmm_utils.init_to_data(data.x, data.k),
+    )
+    draws = {name: idata.posterior[name].values.reshape(-1, data.k) for name in ("weights", "locs", "scales")}
+    order = np.argsort(draws["locs"].mean(axis=0))
+    for name, truth in (("weights", data.weights), ("locs", data.locs), ("scales", data.scales)):
+        low, high = np.quantile(draws[name][:, order], [0.005, 0.995], axis=0)
+        assert np.all((low <= truth) & (truth <= high)), (name, low, high, truth)
