@@ -25,6 +25,7 @@ def build_tiny_book(folder, name: str, source: str) -> subprocess.CompletedProce
     """Build a one-notebook book in ``folder`` with the real config and the Makefile's flags."""
     shutil.copy(ROOT / "_config.yml", folder / "_config.yml")
     shutil.copy(ROOT / "references.bib", folder / "references.bib")
+    shutil.copytree(ROOT / "_ext", folder / "_ext")  # local Sphinx extensions named in _config.yml
     (folder / "intro.md").write_text("# A tiny book\n")
     (folder / "_toc.yml").write_text(f"format: jb-book\nroot: intro\nchapters:\n  - file: {name}\n")
     notebook = new_notebook(cells=[new_markdown_cell(f"# {name}"), new_code_cell(source)])
