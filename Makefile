@@ -8,12 +8,13 @@ BIN    := $(VENV)/bin
 # install re-runs only when one of them changes.
 STAMP  := $(VENV)/.installed
 
-.PHONY: install book test clean help
+.PHONY: install book test bench clean help
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   run every test: gmm_utils unit tests, nbval on chapters/, book build"
-	@echo "make clean  remove _build (keeps .venv)"
+	@echo "make bench  time every formulation and chain method, side by side with PyMC (not part of make test)"
+	@echo "make clean  remove _build (keeps .venv and .venv-bench)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +34,21 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# PyMC is not a dependency of the book: the benchmark installs it into its own environment,
+# pinned by bench/requirements-pymc.txt, and runs bench/pymc_gmm.py there.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BENCH_JSON  := _build/bench/benchmark.json
+
+$(BENCH_STAMP): bench/requirements-pymc.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements-pymc.txt
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python -m gmm_utils.benchmark --pymc-python $(BENCH_VENV)/bin/python --json $(BENCH_JSON)
 
 clean:
 	rm -rf _build

@@ -19,6 +19,7 @@ inference      ``run_nuts``: NUTS with the book's defaults, returning ArviZ data
 latent         the latent formulation fitted three ways (DiscreteHMCGibbs, HMCGibbs, enumeration)
 labels         labels after marginalizing: membership probabilities, sampled labels, accuracy
 diagnostics    ``check_convergence``: the convergence checks as one pass/fail table
+benchmark      fast fits and scaling up: timed fits, gradient cost, compilation cache, ``make bench``
 predictive     posterior predictive checks (replicated data, PIT, p-values) and ``assign_clusters``
 check          ``python -m gmm_utils.check``: check a learner's machine before a workshop
 """
@@ -93,6 +94,16 @@ _LAZY_EXPORTS: dict[str, str] = {
     "membership_draws": "predictive",
     "assign_clusters": "predictive",
     "elpd_by_chain": "predictive",
+    # benchmark (chapters 7 and 8: fast fits, scaling up)
+    "enable_compilation_cache": "benchmark",
+    "CompileTimer": "benchmark",
+    "fused_mixture_log_prob": "benchmark",
+    "FusedMixtureGaussian": "benchmark",
+    "with_likelihood": "benchmark",
+    "subsampled_marginal_model": "benchmark",
+    "gradient_cost": "benchmark",
+    "gradient_scaling": "benchmark",
+    "timed_fit": "benchmark",
 }
 
 __all__ = [
@@ -122,6 +133,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static type checkers and IDEs see the real names
+    from .benchmark import (
+        CompileTimer,
+        FusedMixtureGaussian,
+        enable_compilation_cache,
+        fused_mixture_log_prob,
+        gradient_cost,
+        gradient_scaling,
+        subsampled_marginal_model,
+        timed_fit,
+        with_likelihood,
+    )
     from .display import glue, print_versions, show_source
     from .diagnostics import check_convergence, plot_pair_by_chain
     from .distributions import MixtureGaussian, OrderStatistics
