@@ -31,7 +31,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .data import GMMData, mixture_moments, mixture_pdf, simulate_gmm
-from .devices import set_host_device_count
+from .devices import set_host_device_count, usable_cores
 
 # ArviZ 0.23 prints a "major refactor" FutureWarning once per calendar day, on its first
 # import that day; it would appear on whichever chapter happens to run first. It says
@@ -62,6 +62,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "latent_model": "models",
     # inference
     "run_nuts": "inference",
+    "nuts_kernel": "inference",
     "to_inference_data": "inference",
     "mixture_log_likelihood": "inference",
     "run_mcmc": "inference",
@@ -112,6 +113,7 @@ __all__ = [
     "mixture_pdf",
     "simulate_gmm",
     "set_host_device_count",
+    "usable_cores",
     *_LAZY_EXPORTS,
 ]
 
@@ -147,7 +149,15 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from .display import glue, print_versions, show_source
     from .diagnostics import check_convergence, plot_pair_by_chain
     from .distributions import MixtureGaussian, OrderStatistics
-    from .inference import fit_summary, init_to_data, mixture_log_likelihood, run_mcmc, run_nuts, to_inference_data
+    from .inference import (
+        fit_summary,
+        init_to_data,
+        mixture_log_likelihood,
+        nuts_kernel,
+        run_mcmc,
+        run_nuts,
+        to_inference_data,
+    )
     from .labels import confusion_matrix, label_accuracy, match_labels, membership_probabilities, sample_labels
     from .latent import (
         label_conditional_gibbs_fn,

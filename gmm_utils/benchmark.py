@@ -54,6 +54,8 @@ from numpyro.primitives import Messenger
 from ._validation import finite_vector, positive_int
 from .data import simulate_gmm
 from .distributions import MixtureGaussian
+from .devices import usable_cores
+from .inference import fit_summary, init_to_data, nuts_kernel
 from .models import marginal_model, sample_mixture_parameters
 
 #: The formulations the benchmark compares (see :func:`timed_fit`).
@@ -831,14 +833,6 @@ def gradient_scaling(
 # --------------------------------------------------------------------------- timed fits
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def _kernel_and_model(
     formulation: str,
     x: np.ndarray,
@@ -854,7 +848,7 @@ def _kernel_and_model(
     from .models import latent_model
 
     def nuts(model: Callable[..., Any]) -> NUTS:
-        return NUTS(
+        return nuts_kernel(
             model,
             target_accept_prob=target_accept_prob,
             dense_mass=dense_mass,
@@ -952,8 +946,6 @@ def timed_fit(
         ``efficiency`` (``bound_s / wall_s``), ``min_ess_bulk``, ``min_ess_tail``,
         ``ess_per_s``, ``max_rhat``, ``divergences``, ``cores``, ``load``.
     """
-    from .inference import fit_summary, init_to_data
-
     if formulation not in FORMULATIONS:
         raise ValueError(
             f"`formulation` must be one of {FORMULATIONS}, got {formulation!r}"
@@ -1143,7 +1135,6 @@ def run_pymc(
     """
     import arviz as az
 
-    from .inference import fit_summary
 
     with tempfile.TemporaryDirectory() as folder:
         data_path, out_path = Path(folder) / "x.npy", Path(folder) / "out.npz"

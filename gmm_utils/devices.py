@@ -53,3 +53,11 @@ def set_host_device_count(count: int = 4) -> None:
         )
     flags = re.sub(rf"{_FLAG}=\d+", "", os.environ.get("XLA_FLAGS", "")).strip()
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={count}".strip()
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its CPU affinity, which ``os.cpu_count`` ignores)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

@@ -310,6 +310,30 @@ def run_mcmc(
     return idata
 
 
+def nuts_kernel(
+    model: Callable[..., Any],
+    *,
+    target_accept_prob: float = 0.8,
+    dense_mass: bool = True,
+    max_tree_depth: int = 10,
+    init_strategy: Callable[..., Any] | None = None,
+) -> NUTS:
+    """The book's NUTS kernel for ``model``: the one :func:`run_nuts`, the Gibbs runners of
+    :mod:`gmm_utils.latent` and :func:`gmm_utils.timed_fit` all sample with.
+
+    Arguments as in :func:`run_nuts`; ``init_strategy=None`` means NumPyro's ``init_to_uniform``.
+    """
+    if not 0.0 < target_accept_prob < 1.0:
+        raise ValueError(f"`target_accept_prob` must lie in (0, 1), got {target_accept_prob!r}")
+    return NUTS(
+        model,
+        target_accept_prob=target_accept_prob,
+        dense_mass=dense_mass,
+        max_tree_depth=max_tree_depth,
+        init_strategy=init_to_uniform if init_strategy is None else init_strategy,
+    )
+
+
 def run_nuts(
     model: Callable[..., Any],
     *,
@@ -368,14 +392,12 @@ def run_nuts(
     >>> idata.posterior["locs"].shape  # doctest: +SKIP
     (4, 1000, 3)
     """
-    if not 0.0 < target_accept_prob < 1.0:
-        raise ValueError(f"`target_accept_prob` must lie in (0, 1), got {target_accept_prob!r}")
-    kernel = NUTS(
+    kernel = nuts_kernel(
         model,
         target_accept_prob=target_accept_prob,
         dense_mass=dense_mass,
         max_tree_depth=max_tree_depth,
-        init_strategy=init_to_uniform if init_strategy is None else init_strategy,
+        init_strategy=init_strategy,
     )
     idata = run_mcmc(
         kernel,

@@ -27,12 +27,12 @@ import jax
 import jax.numpy as jnp
 from numpyro.contrib.funsor import config_enumerate
 from numpyro.handlers import condition
-from numpyro.infer import NUTS, DiscreteHMCGibbs, HMCGibbs, init_to_uniform
+from numpyro.infer import DiscreteHMCGibbs, HMCGibbs
 from numpyro.infer.gibbs import DiscreteGibbs
 
 from ._validation import finite_vector, positive_int
 from .distributions import MixtureGaussian
-from .inference import NUTS_EXTRA_FIELDS, run_mcmc, run_nuts
+from .inference import NUTS_EXTRA_FIELDS, nuts_kernel, run_mcmc, run_nuts
 from .models import latent_model
 
 #: Per-draw statistics of the NUTS block inside the Gibbs kernels.
@@ -148,7 +148,7 @@ def run_discrete_gibbs(
     arviz.InferenceData
         As from :func:`gmm_utils.run_nuts`; ``sample_stats`` describe the NUTS block.
     """
-    inner = _inner_nuts(model, target_accept_prob, dense_mass, init_strategy)
+    inner = nuts_kernel(model, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy)
     kernel = DiscreteHMCGibbs(inner, modified=modified)
     sampling = _sampling_options(num_chains, num_warmup, num_samples, seed, chain_method)
     return _gibbs_run(kernel, x, k, keep_labels, sampling, model_kwargs)
@@ -179,7 +179,7 @@ def run_blocked_gibbs(
     components, since the conditional is written for them.
     """
     kernel = HMCGibbs(
-        _inner_nuts(model, target_accept_prob, dense_mass, init_strategy),
+        nuts_kernel(model, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy),
         gibbs_fn=label_conditional_gibbs_fn(x),
         gibbs_sites=["z"],
     )
@@ -270,22 +270,6 @@ def time_label_sweep(
         state = jax.block_until_ready(sweep(state))
         timings.append(time.perf_counter() - start)
     return min(timings)
-
-
-def _inner_nuts(
-    model: Callable[..., Any],
-    target_accept_prob: float,
-    dense_mass: bool,
-    init_strategy: Callable[..., Any] | None,
-) -> NUTS:
-    if not 0.0 < target_accept_prob < 1.0:
-        raise ValueError(f"`target_accept_prob` must lie in (0, 1), got {target_accept_prob!r}")
-    return NUTS(
-        model,
-        target_accept_prob=target_accept_prob,
-        dense_mass=dense_mass,
-        init_strategy=init_to_uniform if init_strategy is None else init_strategy,
-    )
 
 
 def _sampling_options(num_chains: int, num_warmup: int, num_samples: int, seed: int, chain_method: str | None) -> dict[str, Any]:

@@ -280,40 +280,41 @@ def test_subsampled_model_scales_the_subset_up_to_the_whole_data(with_replacemen
         assert np.unique(np.asarray(site["value"])).size == 100
 
 
-def test_subsampled_model_with_every_point_is_the_marginal_model():
+SEED_PARAMS = {
+    "weights": jnp.array([0.2, 0.3, 0.5]),
+    "locs": jnp.array([-1.0, 1.0, 4.0]),
+    "scales": jnp.array([0.2, 0.9, 0.5]),
+}
+
+
+@pytest.fixture(scope="module")
+def thousand_points():
+    """1,000 points and the marginal model's log density of all of them at SEED_PARAMS."""
     x = gmm_utils.simulate_gmm(n=1000, seed=2).x
-    params = {
-        "weights": jnp.array([0.2, 0.3, 0.5]),
-        "locs": jnp.array([-1.0, 1.0, 4.0]),
-        "scales": jnp.array([0.2, 0.9, 0.5]),
-    }
     full, _ = numpyro.infer.util.log_density(
-        marginal_model, (), {"x": x, "k": 3, "ordered": True}, params
+        marginal_model, (), {"x": x, "k": 3, "ordered": True}, SEED_PARAMS
     )
+    return x, full
+
+
+def test_subsampled_model_with_every_point_is_the_marginal_model(thousand_points):
+    x, full = thousand_points
     sub, _ = numpyro.infer.util.log_density(
         bench.subsampled_marginal_model,
         (x, 3),
         {"subsample_size": 1000, "with_replacement": False},
-        params,
+        SEED_PARAMS,
     )
     np.testing.assert_allclose(sub, full, rtol=1e-5)
 
 
-def test_minibatches_with_replacement_estimate_the_log_likelihood_without_bias():
-    x = gmm_utils.simulate_gmm(n=1000, seed=2).x
-    params = {
-        "weights": jnp.array([0.2, 0.3, 0.5]),
-        "locs": jnp.array([-1.0, 1.0, 4.0]),
-        "scales": jnp.array([0.2, 0.9, 0.5]),
-    }
-    full, _ = numpyro.infer.util.log_density(
-        marginal_model, (), {"x": x, "k": 3, "ordered": True}, params
-    )
+def test_minibatches_with_replacement_estimate_the_log_likelihood_without_bias(thousand_points):
+    x, full = thousand_points
 
     def estimate(key):
         model = seed(bench.subsampled_marginal_model, key)
         return numpyro.infer.util.log_density(
-            model, (x, 3), {"subsample_size": 50}, params
+            model, (x, 3), {"subsample_size": 50}, SEED_PARAMS
         )[0]
 
     estimates = jax.vmap(estimate)(jax.random.split(jax.random.PRNGKey(0), 2000))
@@ -329,6 +330,25 @@ def test_subsampled_model_bad_input(size, message):
     with pytest.raises(ValueError, match=message):
         trace(seed(bench.subsampled_marginal_model, 0)).get_trace(
             np.zeros(1000), 3, subsample_size=size
+        )
+
+
+def test_every_runner_builds_its_nuts_block_with_the_one_kernel_builder(monkeypatch):
+    built = []
+    real = gmm_utils.inference.nuts_kernel
+
+    def recording(model, **options):
+        built.append(options)
+        return real(model, **options)
+
+    monkeypatch.setattr(bench, "nuts_kernel", recording)
+    bench._kernel_and_model(
+        "marginal", np.zeros(10), dense_mass=False, target_accept_prob=0.9, init_strategy=None
+    )
+    assert built == [{"target_accept_prob": 0.9, "dense_mass": False, "init_strategy": None}]
+    with pytest.raises(ValueError, match="`target_accept_prob` must lie in"):
+        bench._kernel_and_model(
+            "blocked_gibbs", np.zeros(10), dense_mass=True, target_accept_prob=1.5, init_strategy=None
         )
 
 

@@ -73,3 +73,14 @@ def test_raises_after_jax_started_with_another_count():
 def test_rejects_a_count_that_is_not_a_positive_integer(count):
     with pytest.raises(ValueError, match="`count`"):
         gmm_utils.set_host_device_count(count)
+
+
+def test_usable_cores_counts_the_cores_this_process_may_use():
+    import os
+
+    from gmm_utils import usable_cores
+
+    cores = usable_cores()
+    assert isinstance(cores, int) and 1 <= cores <= (os.cpu_count() or cores)
+    if hasattr(os, "sched_getaffinity"):
+        assert cores == len(os.sched_getaffinity(0))
