@@ -9,9 +9,27 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+
+def toc_files(source: Path = ROOT) -> list[str]:
+    """The documents of ``source/_toc.yml`` in reading order (``intro``, ``chapters/01_...``)."""
+    toc = yaml.safe_load((source / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries: list[dict]) -> None:
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []))
+    walk(toc.get("chapters", []))
+    return files
 
 
 def jupyter_book_command(source: Path) -> list[str]:

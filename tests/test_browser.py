@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, toc_files
 
 pytestmark = pytest.mark.book
 
@@ -82,19 +82,7 @@ def book_source() -> Path:
 
 def toc_pages() -> list[str]:
     """The toc's documents in reading order, as paths of built pages (``chapters/x.html``)."""
-    toc = yaml.safe_load((book_source() / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries: list[dict[str, Any]]) -> None:
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    walk(toc.get("chapters", []))
-    return [f"{Path(file).with_suffix('')}.html" for file in files]
+    return [f"{Path(file).with_suffix('')}.html" for file in toc_files(book_source())]
 
 
 #: Sphinx's own pages, built next to the toc's documents.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import CHAPTERS, ROOT
+from conftest import CHAPTERS, ROOT, toc_files
 
 NOTEBOOK_IDS = [path.name for path in CHAPTERS]
 
@@ -27,21 +27,6 @@ def markdown(notebook: dict) -> str:
 
 def code_cells(notebook: dict) -> list[dict]:
     return [c for c in notebook["cells"] if c["cell_type"] == "code"]
-
-
-def toc_files() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
-    return files
 
 
 def test_there_are_chapters():
