@@ -10,7 +10,7 @@ loaded the first time one of their names is used (``gmm_utils.run_nuts``, ...).
 Modules
 -------
 data           simulate mixtures, mixture densities and moments (NumPy only)
-devices        host devices for parallel chains
+devices        how JAX's CPU backend starts: host devices for parallel chains, XLA's reductions
 plots          one figure style for the book, data and density plots
 display        show the real source of a helper in a chapter, print versions
 distributions  ``MixtureGaussian`` and ``OrderStatistics`` (NumPyro distributions)
@@ -31,7 +31,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from .data import GMMData, mixture_moments, mixture_pdf, simulate_gmm
-from .devices import set_host_device_count, usable_cores
+from .devices import set_host_device_count, usable_cores, use_xla_reductions
 
 # ArviZ 0.23 prints a "major refactor" FutureWarning once per calendar day, on its first
 # import that day; it would appear on whichever chapter happens to run first. It says
@@ -113,6 +113,7 @@ __all__ = [
     "mixture_pdf",
     "simulate_gmm",
     "set_host_device_count",
+    "use_xla_reductions",
     "usable_cores",
     *_LAZY_EXPORTS,
 ]

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,7 @@ from numpyro.primitives import Messenger
 from ._validation import finite_vector, positive_int
 from .data import simulate_gmm
 from .distributions import MixtureGaussian
-from .devices import usable_cores
+from .devices import usable_cores, xla_reductions_on
 from .inference import fit_summary, init_to_data, nuts_kernel
 from .models import marginal_model, sample_mixture_parameters
 
@@ -566,6 +567,11 @@ class GradientCost:
         The potential and the sum of its gradient's entries, averaged over the points: two
         models with the same density and the same ``seed`` give the same values (a check
         that a faster implementation computes the same function).
+    chain_method : str
+        How the gradients were computed: as ``"sequential"``, ``"parallel"`` or
+        ``"vectorized"`` chains compute them.
+    num_chains : int
+        Chains computing gradients at once (1 for ``"sequential"``).
     """
 
     wall_us: float
@@ -574,6 +580,8 @@ class GradientCost:
     num_points: int
     mean_potential: float
     mean_gradient_sum: float
+    chain_method: str = "sequential"
+    num_chains: int = 1
 
 
 def _flat_potential(
@@ -716,7 +724,11 @@ def gradient_cost(
         model, {**model_kwargs, "x": x}, enum=enum, seed=seed
     )
     value_and_grad = jax.value_and_grad(potential)
-    shape = (num_points, flat.size) if chains == 1 else (chains, num_points, flat.size)
+    shape = (
+        (num_points, flat.size)
+        if chain_method == "sequential"
+        else (chains, num_points, flat.size)
+    )
     points = flat + 0.05 * jax.random.normal(
         jax.random.PRNGKey(seed + 1), shape, flat.dtype
     )
@@ -763,6 +775,8 @@ def gradient_cost(
         num_points=num_points,
         mean_potential=float(totals[0]) / total,
         mean_gradient_sum=float(totals[1]) / total,
+        chain_method=chain_method,
+        num_chains=chains,
     )
 
 
@@ -894,7 +908,8 @@ def timed_fit(
     target_accept_prob: float = 0.8,
     init: str = "data",
     gradient_repeats: int = 5,
-    gradient_us: float | None = None,
+    gradient: GradientCost | None = None,
+    measure_bound: bool = True,
     return_idata: bool = False,
 ) -> dict[str, Any] | tuple[dict[str, Any], Any]:
     """Fit one formulation with one chain method and measure everything the benchmark reports.
@@ -926,9 +941,13 @@ def timed_fit(
         book's chapters do) or NumPyro's ``init_to_uniform``.
     gradient_repeats : int
         Repeats of the gradient timing (:func:`gradient_cost`).
-    gradient_us : float, optional
-        CPU microseconds per gradient, if already measured: skips the timing. Default:
-        :func:`gradient_cost` with the same ``chain_method`` and ``num_chains``.
+    gradient : GradientCost, optional
+        The cost of one gradient of this formulation's potential, timed as the chains
+        compute it (:func:`gradient_cost` with the same ``chain_method`` and
+        ``num_chains``), if already measured: skips the timing.
+    measure_bound : bool
+        Time the gradient (if not given) for the bound and the efficiency. ``False`` skips
+        it: ``gradient_us``, ``bound_s`` and ``efficiency`` are NaN.
     return_idata : bool
         Also return the draws after warm-up as ``arviz.InferenceData`` (``posterior``
         and ``sample_stats`` with ``diverging`` and ``n_steps``).
@@ -940,11 +959,18 @@ def timed_fit(
         ``compile_s``, ``cpu_s`` and ``compile_cpu_s`` (CPU seconds of this process in
         all and while compiling), ``cache_hits``, ``gradients`` (warm-up included),
         ``mean_steps`` (leapfrog steps per draw after warm-up), ``gradient_us`` (CPU
-        microseconds per gradient, computed alone), ``step_cpu_us`` (CPU microseconds per
-        leapfrog step inside this fit, compiling excluded), ``bound_s`` (``gradients *
-        min(gradient_us, step_cpu_us) / cores``: the time the gradients alone need),
-        ``efficiency`` (``bound_s / wall_s``), ``min_ess_bulk``, ``min_ess_tail``,
-        ``ess_per_s``, ``max_rhat``, ``divergences``, ``cores``, ``load``.
+        microseconds per gradient, computed as the fit's chains compute them: all at
+        once), ``step_cpu_us`` (CPU microseconds per leapfrog step inside this fit,
+        compiling excluded), ``bound_s`` (``gradients * min(gradient_us, step_cpu_us) /
+        cores``: the time the gradients alone need), ``efficiency`` (``bound_s / wall_s``),
+        ``min_ess_bulk``, ``min_ess_tail``, ``ess_per_s``, ``max_rhat``, ``divergences``,
+        ``cores``, ``load``, ``xla_reductions`` (whether
+        :func:`gmm_utils.use_xla_reductions` was on).
+
+    Raises
+    ------
+    ValueError
+        If ``gradient`` was timed with another chain method or number of chains.
     """
     if formulation not in FORMULATIONS:
         raise ValueError(
@@ -959,6 +985,17 @@ def timed_fit(
     num_chains = positive_int("num_chains", num_chains)
     num_warmup = positive_int("num_warmup", num_warmup)
     num_samples = positive_int("num_samples", num_samples)
+    chains_at_once = 1 if chain_method == "sequential" else num_chains
+    if gradient is not None and (gradient.chain_method, gradient.num_chains) != (
+        chain_method,
+        chains_at_once,
+    ):
+        raise ValueError(
+            f"`gradient` was timed as {gradient.num_chains} {gradient.chain_method} chain(s) "
+            f"compute it; this fit runs {chains_at_once} {chain_method} chain(s) at once: "
+            f"time it with gradient_cost(..., chain_method={chain_method!r}, "
+            f"num_chains={num_chains})"
+        )
     if chain_method == "parallel" and jax.local_device_count() < num_chains:
         raise ValueError(
             f"`chain_method='parallel'` needs {num_chains} JAX devices, JAX has {jax.local_device_count()}: "
@@ -993,7 +1030,7 @@ def timed_fit(
     with CompileTimer() as timer:
         start, start_cpu = time.perf_counter(), time.process_time()
         mcmc.run(jax.random.PRNGKey(seed), extra_fields=fields, **model_kwargs)
-        jax.block_until_ready(mcmc.get_samples())
+        jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
     load_after = os.getloadavg()[0]
 
@@ -1015,17 +1052,24 @@ def timed_fit(
     idata.posterior.attrs["sampling_time"] = wall
     summary = fit_summary(idata)
 
-    if gradient_us is None:  # one gradient, computed alone on one core
-        gradient_us = gradient_cost(
-            potential_model, repeats=gradient_repeats, enum=enum, **model_kwargs
-        ).cpu_us
+    if gradient is None and measure_bound:  # as the chains compute them, all at once
+        gradient = gradient_cost(
+            potential_model,
+            chain_method=chain_method,
+            num_chains=num_chains,
+            repeats=gradient_repeats,
+            enum=enum,
+            **model_kwargs,
+        )
 
     gradients = int(steps.sum())
     cores = min(usable_cores(), num_chains)
     # CPU per leapfrog step inside the fit: the gradient plus NUTS's work around it.
     step_cpu_us = max(cpu - timer.cpu_seconds, 0.0) / gradients * 1e6
-    # The bound takes the cheaper of the two: a gradient cannot cost more than a whole
-    # step, and some gradients (MixtureSameFamily's) run slower alone than in the sampler.
+    # The bound takes the cheaper of the two: a gradient cannot cost more than the step
+    # that contains it, and some gradients (MixtureSameFamily's) cost more in a
+    # microbenchmark than inside the sampler.
+    gradient_us = gradient.cpu_us if gradient is not None else math.nan
     bound = gradients * min(gradient_us, step_cpu_us) * 1e-6 / cores
     row = {
         "formulation": formulation,
@@ -1055,6 +1099,7 @@ def timed_fit(
         "divergences": summary["divergences"],
         "cores": cores,
         "load": (load_before + load_after) / 2,
+        "xla_reductions": xla_reductions_on(),
     }
     return (row, idata) if return_idata else row
 
@@ -1075,11 +1120,97 @@ def _child_row(spec: dict[str, Any]) -> dict[str, Any]:
     return timed_fit(x=x, **spec)
 
 
-def _run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    command = [sys.executable, "-m", "gmm_utils.benchmark", "--row", json.dumps(spec)]
+def _child_gradients(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Time the gradients described by ``spec`` (in a fresh process)."""
+    spec = dict(spec)
+    likelihoods = spec.pop("likelihoods")
+    x = simulate_gmm().x
+    return {
+        name: dataclasses.asdict(
+            gradient_cost(
+                with_likelihood(marginal_model, name), x=x, k=3, ordered=True, **spec
+            )
+        )
+        for name in likelihoods
+    }
+
+
+def gradient_cost_in_fresh_process(
+    likelihoods: Sequence[str] = ("mixture_gaussian",),
+    *,
+    xla_reductions: bool = True,
+    chain_method: str = "parallel",
+    num_chains: int = 4,
+    timeout: float = 180.0,
+) -> dict[str, GradientCost]:
+    """:func:`gradient_cost` of the main model on the seed data, in a new Python process.
+
+    Settings read when JAX's backend starts, such as :func:`gmm_utils.use_xla_reductions`,
+    cannot change inside a running process; a fresh one can compare them side by side.
+
+    Parameters
+    ----------
+    likelihoods : sequence of str
+        Some of :data:`LIKELIHOODS` (see :func:`with_likelihood`), each timed in turn.
+    xla_reductions : bool
+        Start the new process's JAX with :func:`gmm_utils.use_xla_reductions` (the book's
+        setting) or with JAX's default (reductions in YNNPACK).
+    chain_method, num_chains
+        As in :func:`gradient_cost`; the new process has ``num_chains`` host devices.
+    timeout : float
+        Seconds allowed.
+
+    Returns
+    -------
+    dict
+        One :class:`GradientCost` per likelihood.
+
+    Raises
+    ------
+    ValueError
+        If a likelihood is unknown.
+    RuntimeError
+        If the new process fails or runs out of time.
+    """
+    likelihoods = [likelihoods] if isinstance(likelihoods, str) else list(likelihoods)
+    unknown = [name for name in likelihoods if name not in LIKELIHOODS]
+    if unknown or not likelihoods:
+        raise ValueError(
+            f"`likelihoods` must be some of {LIKELIHOODS}, got {likelihoods!r}"
+        )
+    if chain_method not in CHAIN_METHODS:
+        raise ValueError(
+            f"`chain_method` must be one of {CHAIN_METHODS}, got {chain_method!r}"
+        )
+    spec = {
+        "xla_reductions": bool(xla_reductions),
+        "likelihoods": likelihoods,
+        "chain_method": chain_method,
+        "num_chains": positive_int("num_chains", num_chains),
+    }
+    command = [sys.executable, "-m", "gmm_utils.benchmark", "--gradient", json.dumps(spec)]
+    environment = dict(os.environ)
+    environment.pop("XLA_FLAGS", None)  # the new process sets its own
     try:
         result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout
+            command, capture_output=True, text=True, timeout=timeout, env=environment
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeError(f"timing the gradient took over {timeout:.0f} s") from error
+    if result.returncode != 0:
+        last = result.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"timing the gradient failed: {last[0]}")
+    costs = json.loads(result.stdout.strip().splitlines()[-1])
+    return {name: GradientCost(**cost) for name, cost in costs.items()}
+
+
+def _run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    command = [sys.executable, "-m", "gmm_utils.benchmark", "--row", json.dumps(spec)]
+    environment = dict(os.environ)
+    environment.pop("XLA_FLAGS", None)  # the new process sets its own
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=environment
         )
     except subprocess.TimeoutExpired:
         return {**spec, "error": f"timed out after {timeout:.0f} s"}
@@ -1219,7 +1350,8 @@ def benchmark_plan(
 
     First the book's main fit (the marginal model, chains in parallel) at the full
     setting, twice on one fresh persistent compilation cache: ``"main, cold cache"`` then
-    ``"main, warm cache"``. Then the other formulations on a shorter run (``grid_warmup``
+    ``"main, warm cache"``; then once more with JAX's default reductions (YNNPACK, see
+    :func:`gmm_utils.use_xla_reductions`), which compiles anew. Then the other formulations on a shorter run (``grid_warmup``
     + ``grid_samples`` draws per chain), each with its chains in parallel; the main
     formulation also with vectorized and sequential chains, ``MixtureSameFamily`` also
     vectorized. With ``complete=True``, every formulation with every chain method (about
@@ -1249,6 +1381,12 @@ def benchmark_plan(
     plan = [
         {"role": "main, cold cache", **main, **common},
         {"role": "main, warm cache", **main, **common},
+        {
+            "role": "main, YNNPACK, cold cache",
+            **main,
+            **common,
+            "xla_reductions": False,
+        },
     ]
     for formulation in formulations:
         methods = (
@@ -1355,6 +1493,11 @@ def run_benchmark(
     }
 
 
+def _role_key(role: str) -> str:
+    """``"main, YNNPACK, cold cache"`` -> ``"ynnpack_cold_cache"``."""
+    return re.sub(r"[^a-z]+", "_", role.split(", ", 1)[1].lower()).strip("_")
+
+
 def _summary(
     rows: Sequence[dict[str, Any]], pymc_rows: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -1365,7 +1508,7 @@ def _summary(
     }
     summary: dict[str, Any] = {}
     for role, row in main.items():
-        key = role.split(", ")[1].replace(" ", "_")
+        key = _role_key(role)
         summary[f"main_{key}_ess_per_s"] = row["ess_per_s"]
         summary[f"main_{key}_efficiency"] = row["efficiency"]
         summary[f"main_{key}_max_rhat"] = row["max_rhat"]
@@ -1382,7 +1525,7 @@ def _summary(
     if default is not None:
         summary["pymc_default_ess_per_s"] = default["ess_per_s"]
         for role, row in main.items():
-            key = role.split(", ")[1].replace(" ", "_")
+            key = _role_key(role)
             summary[f"speedup_{key}"] = row["ess_per_s"] / default["ess_per_s"]
     return summary
 
@@ -1431,7 +1574,7 @@ def format_table(result: dict[str, Any]) -> str:
     for row in result["rows"]:
         name = f"{row.get('formulation')} / {row.get('chain_method')}"
         if row["role"].startswith("main"):
-            name = f"MAIN ({row['role'].split(', ')[1]})"
+            name = f"MAIN ({row['role'].split(', ', 1)[1]})"
         lines.append(
             f"{name:<36} ERROR: {row['error']}" if "error" in row else line(name, row)
         )
@@ -1487,14 +1630,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--row", help=argparse.SUPPRESS
     )  # internal: run one fit, print JSON
+    parser.add_argument(
+        "--gradient", help=argparse.SUPPRESS
+    )  # internal: time gradients, print JSON
     args = parser.parse_args(argv)
 
-    if args.row:
-        from .devices import set_host_device_count
+    if args.row or args.gradient:
+        from .devices import set_host_device_count, use_xla_reductions
 
-        spec = json.loads(args.row)
+        spec = json.loads(args.row or args.gradient)
         set_host_device_count(spec.get("num_chains", 4))
-        print(json.dumps(_child_row(spec)))
+        if spec.pop("xla_reductions", True):
+            use_xla_reductions()
+        if args.gradient:
+            print(json.dumps(_child_gradients(spec)))
+        else:
+            print(json.dumps(_child_row(spec)))
         return 0
 
     sizes = {

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .devices import set_host_device_count
+from .devices import set_host_device_count, use_xla_reductions
 from .display import package_versions
 
 #: The oldest Python the book supports.
@@ -445,6 +445,7 @@ def _device_result(wanted: int) -> CheckResult:
     """Set the device count (before JAX starts), then check what JAX got."""
     try:
         set_host_device_count(wanted)
+        use_xla_reductions()  # as every chapter's first cell
     except RuntimeError:
         pass  # JAX already started: the count below shows it, and the fix says what to do
     try:

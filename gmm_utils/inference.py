@@ -303,7 +303,7 @@ def run_mcmc(
     fields = tuple(extra_fields) + tuple(f"~z.{site}" for site in exclude_sites)
     start = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(seed), extra_fields=fields, **model_kwargs)
-    jax.block_until_ready(mcmc.get_samples())
+    jax.block_until_ready(mcmc.get_samples(group_by_chain=True))  # no reshaping to time
     wall_time = time.perf_counter() - start
     idata = to_inference_data(mcmc, model_kwargs.get("x"), log_likelihood=log_likelihood, wall_time=wall_time)
     idata.posterior.attrs.update(sampler=type(kernel).__name__, num_chains=num_chains, chain_method=chain_method)

@@ -361,8 +361,18 @@ def test_timed_fit_measures_exactly_the_fit_run_nuts_makes():
         "seed": 3,
         "chain_method": "sequential",
     }
+    gradient = bench.GradientCost(
+        wall_us=50.0,
+        cpu_us=60.0,
+        memory_bytes=1,
+        num_points=1,
+        mean_potential=0.0,
+        mean_gradient_sum=0.0,
+        chain_method="sequential",
+        num_chains=1,
+    )
     row, idata = bench.timed_fit(
-        "marginal", x=data.x, gradient_us=50.0, return_idata=True, **options
+        "marginal", x=data.x, gradient=gradient, return_idata=True, **options
     )
     reference = run_nuts(
         marginal_model,
@@ -387,13 +397,14 @@ def test_timed_fit_measures_exactly_the_fit_run_nuts_makes():
     assert row["mean_steps"] == pytest.approx(
         float(reference.sample_stats["n_steps"].mean())
     )
-    assert row["gradient_us"] == 50.0 and row["step_cpu_us"] > 0
-    per_gradient = min(50.0, row["step_cpu_us"])  # a gradient costs at most a step
+    assert row["gradient_us"] == 60.0 and row["step_cpu_us"] > 0  # the CPU time
+    per_gradient = min(60.0, row["step_cpu_us"])  # a gradient costs at most a step
     assert row["bound_s"] == pytest.approx(
         row["gradients"] * per_gradient * 1e-6 / row["cores"]
     )
     assert row["efficiency"] <= 1.05  # CPU per core can not exceed the wall time
     assert row["efficiency"] == pytest.approx(row["bound_s"] / row["wall_s"])
+    assert row["xla_reductions"] == gmm_utils.devices.xla_reductions_on()
     assert 0 <= row["compile_s"] <= row["wall_s"]
     assert 0 < row["compile_cpu_s"] < row["cpu_s"]
     json.dumps(row)  # the benchmark writes rows as JSON
@@ -440,9 +451,14 @@ def test_benchmark_plan_covers_every_formulation_and_chain_method():
 def test_standard_plan_has_every_formulation_and_every_chain_method_for_the_main_one():
     plan = bench.benchmark_plan()
     pairs = [(row["formulation"], row["chain_method"]) for row in plan]
-    assert (
-        len(pairs) == len(set(pairs[1:])) + 1
-    )  # the main fit twice, nothing else repeated
+    # The main fit three times (cold, warm, JAX's default reductions), nothing else repeated.
+    assert [row["role"] for row in plan[:3]] == [
+        "main, cold cache",
+        "main, warm cache",
+        "main, YNNPACK, cold cache",
+    ]
+    assert plan[2]["xla_reductions"] is False
+    assert len(pairs) == len(set(pairs[2:])) + 2
     assert {formulation for formulation, _ in pairs} == set(bench.FORMULATIONS)
     assert {
         method for formulation, method in pairs if formulation == "marginal"
@@ -468,6 +484,51 @@ def test_one_benchmark_row_runs_in_a_fresh_process():
         row["n"] == 100 and row["chain_method"] == "parallel" and row["gradients"] > 0
     )
     assert row["wall_s"] > row["compile_s"] > 0
+
+
+def test_timed_fit_refuses_a_gradient_timed_for_other_chains():
+    parallel = bench.GradientCost(
+        wall_us=50.0,
+        cpu_us=60.0,
+        memory_bytes=1,
+        num_points=1,
+        mean_potential=0.0,
+        mean_gradient_sum=0.0,
+        chain_method="parallel",
+        num_chains=4,
+    )
+    with pytest.raises(ValueError, match="`gradient` was timed as 4 parallel"):
+        bench.timed_fit("marginal", chain_method="sequential", gradient=parallel)
+
+
+def test_gradient_cost_of_one_parallel_chain():
+    cost = bench.gradient_cost(
+        marginal_model,
+        chain_method="parallel",
+        num_chains=1,
+        x=np.linspace(-3, 3, 200),
+        k=3,
+        ordered=True,
+        repeats=1,
+        num_points=5,
+    )
+    assert cost.chain_method == "parallel" and cost.num_chains == 1
+    assert cost.wall_us > 0
+
+
+def test_xla_reductions_are_faster_and_compute_the_same_gradient():
+    # Each in a fresh process: the setting is read when JAX's backend starts.
+    (xla,) = bench.gradient_cost_in_fresh_process(xla_reductions=True).values()
+    (ynnpack,) = bench.gradient_cost_in_fresh_process(xla_reductions=False).values()
+    assert xla.mean_potential == pytest.approx(ynnpack.mean_potential, rel=1e-5)
+    assert xla.mean_gradient_sum == pytest.approx(ynnpack.mean_gradient_sum, rel=1e-5)
+    # About three times faster on the book's machines; a margin for noisy CI machines.
+    assert xla.wall_us < 0.8 * ynnpack.wall_us
+
+
+def test_gradient_cost_in_fresh_process_rejects_an_unknown_likelihood():
+    with pytest.raises(ValueError, match="`likelihoods`"):
+        bench.gradient_cost_in_fresh_process(["mixture_gaussian", "gamma"])
 
 
 def test_format_table_and_summary():
@@ -510,6 +571,7 @@ def test_format_table_and_summary():
         },
     }
     assert result["summary"]["speedup_cold_cache"] == pytest.approx(24.0)
+    assert bench._role_key("main, YNNPACK, cold cache") == "ynnpack_cold_cache"
     table = bench.format_table(result)
     assert (
         "MAIN (cold cache)" in table

@@ -1,4 +1,4 @@
-"""gmm_utils.set_host_device_count: works before JAX starts, refuses clearly after."""
+"""gmm_utils.set_host_device_count and use_xla_reductions: work before JAX starts, refuse clearly after."""
 
 from __future__ import annotations
 
@@ -84,3 +84,39 @@ def test_usable_cores_counts_the_cores_this_process_may_use():
     assert isinstance(cores, int) and 1 <= cores <= (os.cpu_count() or cores)
     if hasattr(os, "sched_getaffinity"):
         assert cores == len(os.sched_getaffinity(0))
+
+
+def test_xla_reductions_before_jax_starts():
+    result = run_python(
+        """
+        import os
+        import gmm_utils
+        gmm_utils.set_host_device_count(2)
+        print(gmm_utils.use_xla_reductions(), gmm_utils.use_xla_reductions())
+        print(os.environ["XLA_FLAGS"])
+        import jax.numpy as jnp
+        print(float(jnp.arange(10.0).sum()))  # JAX starts with the flag
+        try:
+            os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+            gmm_utils.use_xla_reductions()
+        except RuntimeError as error:
+            print("RuntimeError:", error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    applied, flags, total, error = result.stdout.strip().splitlines()
+    assert applied == "True True"
+    assert flags.count("ynn_fusion_type") == 1 and "device_count=2" in flags
+    assert total == "45.0"
+    assert "RuntimeError: JAX has already started" in error and "Restart the kernel" in error
+
+
+def test_xla_reductions_leave_an_unknown_jaxlib_alone(monkeypatch):
+    from importlib import metadata
+
+    from gmm_utils import devices
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    monkeypatch.setattr(metadata, "version", lambda name: "99.0.0")
+    assert devices.use_xla_reductions() is False
+    assert "ynn" not in devices.os.environ["XLA_FLAGS"]

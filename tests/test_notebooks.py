@@ -75,6 +75,7 @@ def test_first_code_cell_sets_devices_before_anything_imports_jax(path):
     lines = [line for line in first.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert lines[0] == "import gmm_utils", f"{path.name}: the first line must be `import gmm_utils`"
     assert lines[1].startswith("gmm_utils.set_host_device_count("), f"{path.name}: set the device count next"
+    assert lines[2].startswith("gmm_utils.use_xla_reductions()"), f"{path.name}: then XLA's reductions"
     assert "gmm_utils.set_style()" in first
 
 

@@ -377,3 +377,18 @@ def test_loo_puts_three_components_first_and_fewer_far_behind(fits):
         assert table.loc[worse, "elpd_diff"] > 4 * table.loc[worse, "dse"]
     for idata in fits.values():
         assert float(az.loo(idata, pointwise=True).pareto_k.max()) < 0.7
+
+
+def test_elpd_by_chain_does_not_repeat_the_pareto_warning_for_each_chain():
+    rng = np.random.default_rng(3)
+    log_lik = rng.normal(-1.0, 0.1, size=(2, 200, 20))
+    log_lik[:, :, 0] = -np.abs(rng.standard_cauchy(size=(2, 200))) * 50  # one influential point
+    idata = az.from_dict(
+        posterior={"mu": rng.normal(size=(2, 200))}, log_likelihood={"x": log_lik}
+    )
+    with pytest.warns(UserWarning, match="Pareto"):  # ArviZ warns on one chain alone ...
+        az.loo(idata.sel(chain=[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ... elpd_by_chain does not
+        by_chain = elpd_by_chain(idata)
+    assert by_chain.shape == (2,) and np.isfinite(by_chain).all()
