@@ -8,6 +8,8 @@ Measuring
     :func:`gradient_cost` the cost of one gradient of a model's *whole* potential (the
     negative log posterior NUTS differentiates); :func:`gradient_scaling` how that cost and
     its memory grow with the number of points ``n`` and of components ``k``;
+    :func:`gradient_cost_in_fresh_process` a gradient in a new Python process, to compare
+    settings read when JAX starts (:func:`gmm_utils.use_xla_reductions`);
     :func:`timed_fit` one fit with every number of the benchmark table.
 Making it fast
     :func:`enable_compilation_cache` keeps compiled samplers on disk between runs;

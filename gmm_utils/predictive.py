@@ -627,7 +627,7 @@ def elpd_by_chain(idata: az.InferenceData) -> np.ndarray:
     Notes
     -----
     ArviZ warns when a Pareto shape ``k`` exceeds ``min(1 - 1/log10(S), 0.7)`` for ``S``
-    draws, a lower bar for one chain's draws than for the whole fit's (0.58 for 500
+    draws, a lower bar for one chain's draws than for the whole fit's (0.58 for 250
     draws). The per-chain estimates only compare the chains with one another; check the
     reliability of ``elpd_loo`` on the whole fit (``az.loo(idata).pareto_k``). So this
     function does not repeat that warning for every chain.
