@@ -81,6 +81,13 @@ _COMPILE_EVENTS = (
     "/jax/core/compile/backend_compile_duration",
 )
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _check_chain_method(chain_method: str) -> None:
+    if chain_method not in CHAIN_METHODS:
+        raise ValueError(
+            f"`chain_method` must be one of {CHAIN_METHODS}, got {chain_method!r}"
+        )
 _BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "pymc_gmm.py"
 
 
@@ -704,10 +711,7 @@ def gradient_cost(
     """
     if "x" not in model_kwargs or model_kwargs["x"] is None:
         raise ValueError("`x` (the data) is required")
-    if chain_method not in CHAIN_METHODS:
-        raise ValueError(
-            f"`chain_method` must be one of {CHAIN_METHODS}, got {chain_method!r}"
-        )
+    _check_chain_method(chain_method)
     x = jnp.asarray(model_kwargs["x"])
     repeats = positive_int("repeats", repeats)
     chains = (
@@ -978,10 +982,7 @@ def timed_fit(
         raise ValueError(
             f"`formulation` must be one of {FORMULATIONS}, got {formulation!r}"
         )
-    if chain_method not in CHAIN_METHODS:
-        raise ValueError(
-            f"`chain_method` must be one of {CHAIN_METHODS}, got {chain_method!r}"
-        )
+    _check_chain_method(chain_method)
     if init not in ("data", "uniform"):
         raise ValueError(f"`init` must be 'data' or 'uniform', got {init!r}")
     num_chains = positive_int("num_chains", num_chains)
@@ -1180,17 +1181,23 @@ def gradient_cost_in_fresh_process(
         raise ValueError(
             f"`likelihoods` must be some of {LIKELIHOODS}, got {likelihoods!r}"
         )
-    if chain_method not in CHAIN_METHODS:
-        raise ValueError(
-            f"`chain_method` must be one of {CHAIN_METHODS}, got {chain_method!r}"
-        )
+    _check_chain_method(chain_method)
     spec = {
         "xla_reductions": bool(xla_reductions),
         "likelihoods": likelihoods,
         "chain_method": chain_method,
         "num_chains": positive_int("num_chains", num_chains),
     }
-    command = [sys.executable, "-m", "gmm_utils.benchmark", "--gradient", json.dumps(spec)]
+    costs = _run_child("--gradient", spec, timeout)
+    return {name: GradientCost(**cost) for name, cost in costs.items()}
+
+
+def _run_child(option: str, spec: dict[str, Any], timeout: float) -> Any:
+    """``python -m gmm_utils.benchmark <option> <spec>`` in a new process: its JSON answer.
+
+    Raises ``RuntimeError`` with the child's last line of error output if it fails.
+    """
+    command = [sys.executable, "-m", "gmm_utils.benchmark", option, json.dumps(spec)]
     environment = dict(os.environ)
     environment.pop("XLA_FLAGS", None)  # the new process sets its own
     try:
@@ -1198,32 +1205,19 @@ def gradient_cost_in_fresh_process(
             command, capture_output=True, text=True, timeout=timeout, env=environment
         )
     except subprocess.TimeoutExpired as error:
-        raise RuntimeError(f"timing the gradient took over {timeout:.0f} s") from error
+        raise RuntimeError(f"timed out after {timeout:.0f} s") from error
     if result.returncode != 0:
-        last = result.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"timing the gradient failed: {last[0]}")
-    costs = json.loads(result.stdout.strip().splitlines()[-1])
-    return {name: GradientCost(**cost) for name, cost in costs.items()}
+        last = result.stderr.strip().splitlines()[-1:] or ["failed"]
+        raise RuntimeError(last[0])
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    command = [sys.executable, "-m", "gmm_utils.benchmark", "--row", json.dumps(spec)]
-    environment = dict(os.environ)
-    environment.pop("XLA_FLAGS", None)  # the new process sets its own
+    """One benchmark row in a new process; a failure becomes the row's ``error``."""
     try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=environment
-        )
-    except subprocess.TimeoutExpired:
-        return {**spec, "error": f"timed out after {timeout:.0f} s"}
-    if result.returncode != 0:
-        return {
-            **spec,
-            "error": result.stderr.strip().splitlines()[-1]
-            if result.stderr.strip()
-            else "failed",
-        }
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        return _run_child("--row", spec, timeout)
+    except RuntimeError as error:
+        return {**spec, "error": str(error)}
 
 
 def run_pymc(

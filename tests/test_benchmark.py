@@ -352,6 +352,20 @@ def test_every_runner_builds_its_nuts_block_with_the_one_kernel_builder(monkeypa
         )
 
 
+def measured_gradient(*, cpu_us: float, chain_method: str, num_chains: int) -> bench.GradientCost:
+    """A GradientCost as if timed for ``num_chains`` ``chain_method`` chains."""
+    return bench.GradientCost(
+        wall_us=cpu_us,
+        cpu_us=cpu_us,
+        memory_bytes=1,
+        num_points=1,
+        mean_potential=0.0,
+        mean_gradient_sum=0.0,
+        chain_method=chain_method,
+        num_chains=num_chains,
+    )
+
+
 def test_timed_fit_measures_exactly_the_fit_run_nuts_makes():
     data = gmm_utils.simulate_gmm(n=150, seed=4)
     options = {
@@ -361,16 +375,7 @@ def test_timed_fit_measures_exactly_the_fit_run_nuts_makes():
         "seed": 3,
         "chain_method": "sequential",
     }
-    gradient = bench.GradientCost(
-        wall_us=50.0,
-        cpu_us=60.0,
-        memory_bytes=1,
-        num_points=1,
-        mean_potential=0.0,
-        mean_gradient_sum=0.0,
-        chain_method="sequential",
-        num_chains=1,
-    )
+    gradient = measured_gradient(cpu_us=60.0, chain_method="sequential", num_chains=1)
     row, idata = bench.timed_fit(
         "marginal", x=data.x, gradient=gradient, return_idata=True, **options
     )
@@ -487,16 +492,7 @@ def test_one_benchmark_row_runs_in_a_fresh_process():
 
 
 def test_timed_fit_refuses_a_gradient_timed_for_other_chains():
-    parallel = bench.GradientCost(
-        wall_us=50.0,
-        cpu_us=60.0,
-        memory_bytes=1,
-        num_points=1,
-        mean_potential=0.0,
-        mean_gradient_sum=0.0,
-        chain_method="parallel",
-        num_chains=4,
-    )
+    parallel = measured_gradient(cpu_us=60.0, chain_method="parallel", num_chains=4)
     with pytest.raises(ValueError, match="`gradient` was timed as 4 parallel"):
         bench.timed_fit("marginal", chain_method="sequential", gradient=parallel)
 
@@ -589,3 +585,8 @@ def test_the_command_line_rejects_unknown_formulations():
     with pytest.raises(ValueError, match="unknown formulation"):
         bench.main(["--formulations", "marginal,nope", "--quick"])
     assert sys.modules["gmm_utils.benchmark"] is bench
+
+
+def test_a_failing_row_reports_the_child_s_error_instead_of_raising():
+    row = bench._run_in_subprocess({"formulation": "nope", "num_chains": 1}, timeout=120)
+    assert row["formulation"] == "nope" and "`formulation` must be one of" in row["error"]

@@ -76,6 +76,7 @@ def test_first_code_cell_sets_devices_before_anything_imports_jax(path):
     assert lines[0] == "import gmm_utils", f"{path.name}: the first line must be `import gmm_utils`"
     assert lines[1].startswith("gmm_utils.set_host_device_count("), f"{path.name}: set the device count next"
     assert lines[2].startswith("gmm_utils.use_xla_reductions()"), f"{path.name}: then XLA's reductions"
+    assert "gmm_utils.enable_compilation_cache()" in first, f"{path.name}: keep compiled programs on disk"
     assert "gmm_utils.set_style()" in first
 
 
