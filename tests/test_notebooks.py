@@ -91,7 +91,7 @@ def test_chapter_has_the_book_structure(path):
     for heading in ("## Key takeaways", "## Exercises", "## References", "## Versions"):
         assert heading in text, f"{path.name}: missing section {heading!r}"
     assert len(re.findall(r"```\{exercise\}", text)) >= 2, f"{path.name}: needs at least two exercises"
-    assert len(re.findall(r"```\{solution\}", text)) >= 2, f"{path.name}: needs solutions"
+    assert len(re.findall(r"```\{solution(?:-start)?\}", text)) >= 2, f"{path.name}: needs solutions"
     assert ":class: dropdown" in text
     assert "```{bibliography}" in text
     assert "print_versions()" in "".join(code_cells(notebook)[-1]["source"]), f"{path.name}: end with versions"
@@ -126,3 +126,63 @@ def test_glue_keys_are_unique_across_the_book():
         used = set(re.findall(r"\{glue:(?:text|)\}`([^`:]+)", markdown(notebook)))
         missing = {key for key in used - defined if not any(p.match(key) for p in patterns)}
         assert not missing, f"{path.name}: glued in text but never computed: {sorted(missing)}"
+
+
+def exercises_and_solutions(notebook: dict) -> tuple[list[str], dict[str, list[dict]]]:
+    """The exercise labels of a notebook, and for each gated solution the cells between its start and end.
+
+    A solution written as one ``{solution}`` directive maps to an empty list: it holds no executed code.
+    """
+    exercises: list[str] = []
+    solutions: dict[str, list[dict]] = {}
+    open_label = None
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            exercises += re.findall(r"```\{exercise\}[^\n]*\n:label: (\S+)", source)
+            for label in re.findall(r"```\{solution\} (\S+)", source):
+                solutions[label] = []
+            if "{solution-end}" in source:
+                assert open_label, "a solution-end without its solution-start"
+                open_label = None
+            started = re.findall(r"```\{solution-start\} (\S+)", source)
+            if started:
+                assert open_label is None, f"solution {open_label} is not closed before {started[0]}"
+                open_label = started[-1]
+                solutions[open_label] = []
+                continue
+        if open_label is not None:
+            solutions[open_label].append(cell)
+    assert open_label is None, f"solution {open_label} has no solution-end"
+    return exercises, solutions
+
+
+@pytest.mark.parametrize("path", [p for p in CHAPTERS if not p.name.startswith("9")], ids=lambda p: p.name)
+def test_every_exercise_has_a_solution_and_solution_code_is_executed(path):
+    notebook = load(path)
+    exercises, solutions = exercises_and_solutions(notebook)
+    assert set(exercises) == set(solutions), f"{path.name}: exercises without solutions or the reverse"
+    # Code shown in a solution must run in the build and under nbval: it lives in code cells between
+    # `{solution-start}` and `{solution-end}`, never in a fenced block inside a `{solution}` directive.
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "{solution" in source:
+            assert not re.search(r"(~~~|```)\s*(python|ipython3|\{code-cell\})", source), (
+                f"{path.name}: a solution shows code that is never executed; use the gated syntax"
+            )
+    for label, cells in solutions.items():
+        if cells:
+            assert any(c["cell_type"] == "code" for c in cells), f"{path.name}: gated solution {label} runs no code"
+
+
+def test_at_least_five_exercises_ask_the_learner_to_write_a_model_or_a_check():
+    # Label convention: `chNN-write-...` for an exercise whose learner writes a model or a check.
+    written = []
+    for path in CHAPTERS:
+        if path.name[:2] in {"01", "02", "03", "04", "05", "06"}:
+            exercises, solutions = exercises_and_solutions(load(path))
+            for label in exercises:
+                if re.match(r"ch\d\d-write-", label):
+                    assert solutions.get(label), f"{path.name}: {label} needs an executed (gated) solution"
+                    written.append(label)
+    assert len(written) >= 5, f"only {len(written)} exercises ask the learner to write a model: {written}"
