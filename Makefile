@@ -8,12 +8,13 @@ BIN    := $(VENV)/bin
 # install re-runs only when one of them changes.
 STAMP  := $(VENV)/.installed
 
-.PHONY: install book test bench clean help
+.PHONY: install book test bench timings clean help
 
 help:
 	@echo "make book   build the HTML book into _build/html (executes every chapter)"
 	@echo "make test   run every test: gmm_utils unit tests, nbval on chapters/, book build"
 	@echo "make bench  time every formulation and chain method, side by side with PyMC (not part of make test)"
+	@echo "make timings  execute every chapter from an empty cache and print each one's time"
 	@echo "make clean  remove _build (keeps .venv and .venv-bench)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -49,6 +50,12 @@ $(BENCH_STAMP): bench/requirements-pymc.txt
 
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m gmm_utils.benchmark --pymc-python $(BENCH_VENV)/bin/python --json $(BENCH_JSON)
+
+# Each chapter executed in a fresh kernel from one new, empty JAX cache (no jupyter-cache):
+# what a newcomer's first `make book` costs. `TIMINGS_FLAGS=--isolated` gives every chapter
+# its own empty cache.
+timings: $(STAMP)
+	$(BIN)/python bench/timings.py $(TIMINGS_FLAGS)
 
 clean:
 	rm -rf _build

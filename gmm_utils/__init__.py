@@ -14,7 +14,7 @@ devices        how JAX's CPU backend starts: host devices for parallel chains, X
 plots          one figure style for the book, data and density plots
 display        show the real source of a helper in a chapter, print versions
 distributions  ``MixtureGaussian`` and ``OrderStatistics`` (NumPyro distributions)
-models         ``marginal_model`` and ``latent_model``
+models         ``marginal_model``, ``latent_model`` and ``student_t_mixture_model``
 inference      ``run_nuts``: NUTS with the book's defaults, returning ArviZ data; ``fit_summary``
 latent         the latent formulation fitted three ways (DiscreteHMCGibbs, HMCGibbs, enumeration)
 labels         labels after marginalizing: membership probabilities, sampled labels, accuracy
@@ -60,6 +60,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     # models
     "marginal_model": "models",
     "latent_model": "models",
+    "student_t_mixture_model": "models",
     # inference
     "run_nuts": "inference",
     "nuts_kernel": "inference",
@@ -68,12 +69,19 @@ _LAZY_EXPORTS: dict[str, str] = {
     "run_mcmc": "inference",
     "fit_summary": "inference",
     "init_to_data": "inference",
+    "compile_then_run": "inference",
+    "compare_fits": "inference",
+    "speedup": "inference",
     # latent (chapter 2: the latent formulation, three samplers)
     "run_discrete_gibbs": "latent",
     "run_blocked_gibbs": "latent",
     "run_enumerated": "latent",
     "label_conditional_gibbs_fn": "latent",
     "time_label_sweep": "latent",
+    "discrete_gibbs_kernel": "latent",
+    "blocked_gibbs_kernel": "latent",
+    "project_discrete_gibbs": "latent",
+    "COMPARISON_PROTOCOL": "latent",
     # labels (chapter 3: labels after marginalizing)
     "membership_probabilities": "labels",
     "sample_labels": "labels",
@@ -151,23 +159,30 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the real names
     from .diagnostics import check_convergence, plot_pair_by_chain
     from .distributions import MixtureGaussian, OrderStatistics
     from .inference import (
+        compare_fits,
+        compile_then_run,
         fit_summary,
         init_to_data,
         mixture_log_likelihood,
         nuts_kernel,
         run_mcmc,
         run_nuts,
+        speedup,
         to_inference_data,
     )
     from .labels import confusion_matrix, label_accuracy, match_labels, membership_probabilities, sample_labels
     from .latent import (
+        COMPARISON_PROTOCOL,
+        blocked_gibbs_kernel,
+        discrete_gibbs_kernel,
         label_conditional_gibbs_fn,
+        project_discrete_gibbs,
         run_blocked_gibbs,
         run_discrete_gibbs,
         run_enumerated,
         time_label_sweep,
     )
-    from .models import latent_model, marginal_model
+    from .models import latent_model, marginal_model, student_t_mixture_model
     from .predictive import (
         assign_clusters,
         ecdf_band,

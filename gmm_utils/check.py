@@ -10,9 +10,13 @@ It checks, in this order,
 2. the installed version of every package pinned in ``requirements.txt`` (read from
    the repository next to this package when it is there, else the copy of the pins in
    :data:`PINNED_VERSIONS`);
-3. that JAX gets :data:`WANTED_DEVICES` CPU devices, so four chains run in parallel
+3. the notebook interface a learner opens the chapters with: that ``jupyter lab
+   --version`` runs with the ``jupyter`` next to this Python (the README's
+   ``.venv/bin/jupyter lab chapters/``), and that the ``python3`` kernel JupyterLab
+   would start runs in this environment and imports ``gmm_utils``;
+4. that JAX gets :data:`WANTED_DEVICES` CPU devices, so four chains run in parallel
    (the command sets the count itself, before JAX starts, as every chapter does);
-4. a tiny NUTS fit of :func:`gmm_utils.marginal_model` (four chains, 200 points, two
+5. a tiny NUTS fit of :func:`gmm_utils.marginal_model` (four chains, 200 points, two
    components) that must finish in under :data:`FIT_TIME_LIMIT` seconds, compilation
    included, and converge (R-hat below :data:`FIT_MAX_RHAT`);
 
@@ -22,7 +26,10 @@ otherwise, so a workshop set-up script can test it.
 
 Every check is a pure function of what was measured (``check_python("3.10.4")``,
 ``check_fit(FitOutcome(seconds=20.0, ...))``), so each can be tested with a fake
-failing input; only :func:`main` looks at the real machine.
+failing input; only :func:`main` looks at the real machine. The fixes name the
+interpreter that ran the check (``.venv/bin/python -m pip ...``), so that a learner who
+copies one installs into the book's environment, not into whatever ``python`` is first
+on the ``PATH``.
 
 Examples
 --------
@@ -37,8 +44,11 @@ True
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -73,16 +83,21 @@ PINNED_VERSIONS: dict[str, str] = {
     "matplotlib": "3.11.2",
     "seaborn": "0.13.2",
     "nbval": "0.11.0",
+    "jupyterlab": "4.6.6",
     "pytest": "9.2.0",
     "sphinx-exercise": "1.2.1",
     "sphinx-mathjax-offline": "0.0.2",
 }
 
+#: The kernel JupyterLab starts for the chapters (their notebooks name it).
+KERNEL_NAME = "python3"
+#: Seconds allowed for ``jupyter lab --version`` and for the kernel to start and answer.
+NOTEBOOK_TIMEOUT = 120.0
+
 #: The repository's ``requirements.txt`` (it exists when the package is used from a
 #: clone, as ``pip install -e .`` does).
 REQUIREMENTS_FILE = Path(__file__).resolve().parent.parent / "requirements.txt"
 
-_REINSTALL = "python -m pip install --force-reinstall -r requirements.txt"
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#]+)")
 
 
@@ -129,6 +144,50 @@ class FitOutcome:
     seconds: float
     max_rhat: float
     chain_method: str
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What running one command gave.
+
+    Attributes
+    ----------
+    command : tuple of str
+        The command, program first.
+    returncode : int or None
+        Its exit code; ``None`` when the program does not exist or did not finish.
+    output : str
+        What it printed (stdout, then stderr), or why it did not run.
+    """
+
+    command: tuple[str, ...]
+    returncode: int | None
+    output: str
+
+
+@dataclass(frozen=True)
+class KernelOutcome:
+    """What starting a Jupyter kernel and importing ``gmm_utils`` in it gave.
+
+    Attributes
+    ----------
+    name : str
+        The kernel's name (``"python3"``).
+    prefix : str or None
+        ``sys.prefix`` as the kernel reported it after ``import gmm_utils``: the
+        environment it runs in. ``None`` when it did not get that far.
+    error : str
+        Why not, when ``prefix`` is ``None``.
+    """
+
+    name: str
+    prefix: str | None
+    error: str = ""
+
+
+def _reinstall(python: str = "python") -> str:
+    """The command that reinstalls the pinned environment with ``python``."""
+    return f"{python} -m pip install --force-reinstall -r requirements.txt"
 
 
 def normalize_name(name: str) -> str:
@@ -232,7 +291,7 @@ def _same_version(installed: str, pinned: str) -> bool:
 
 
 def check_package(
-    name: str, pinned: str, installed: str | None, requirements: str = "requirements.txt"
+    name: str, pinned: str, installed: str | None, requirements: str = "requirements.txt", python: str = "python"
 ) -> CheckResult:
     """The installed version of ``name`` must be the pinned one.
 
@@ -246,6 +305,8 @@ def check_package(
         The installed version; ``None`` or ``"not installed"`` if it is missing.
     requirements : str
         The requirements file to name in the fix.
+    python : str
+        The interpreter to name in the fix (the one that runs the check).
 
     Examples
     --------
@@ -258,7 +319,7 @@ def check_package(
             False,
             f"not installed (pinned {pinned})",
             f"{name} is missing. Install the book's pinned environment:",
-            f"python -m pip install -r {requirements}",
+            f"{python} -m pip install -r {requirements}",
         )
     if _same_version(installed, pinned):
         return CheckResult(name, True, f"{installed} (pinned {pinned})")
@@ -267,7 +328,7 @@ def check_package(
         False,
         f"{installed} (pinned {pinned})",
         f"{name} {installed} is installed but the book is tested with {pinned}. Install the pinned versions:",
-        f"python -m pip install -r {requirements}",
+        f"{python} -m pip install -r {requirements}",
     )
 
 
@@ -275,6 +336,7 @@ def check_packages(
     pins: Mapping[str, str],
     installed: Mapping[str, str | None] | None = None,
     requirements: str = "requirements.txt",
+    python: str = "python",
 ) -> list[CheckResult]:
     """:func:`check_package` for every pin.
 
@@ -286,10 +348,202 @@ def check_packages(
         Package name to installed version. Default: look each one up in this Python.
     requirements : str
         The requirements file to name in the fixes.
+    python : str
+        The interpreter to name in the fixes.
     """
     if installed is None:
         installed = package_versions(tuple(pins))
-    return [check_package(name, pin, installed.get(name), requirements) for name, pin in pins.items()]
+    return [check_package(name, pin, installed.get(name), requirements, python) for name, pin in pins.items()]
+
+
+def run_command(command: Sequence[str | os.PathLike], timeout: float = NOTEBOOK_TIMEOUT) -> CommandOutcome:
+    """Run ``command`` and record what happened; never raises for a missing program.
+
+    Examples
+    --------
+    >>> run_command(["/no/such/program", "--version"]).returncode is None
+    True
+    """
+    command = tuple(str(part) for part in command)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        return CommandOutcome(command, None, f"{command[0]} does not exist")
+    except PermissionError:
+        return CommandOutcome(command, None, f"{command[0]} is not executable")
+    except subprocess.TimeoutExpired:
+        return CommandOutcome(command, None, f"no answer within {timeout:g} s")
+    return CommandOutcome(command, result.returncode, (result.stdout + result.stderr).strip())
+
+
+def jupyter_next_to(python: str | os.PathLike = sys.executable) -> Path:
+    """The ``jupyter`` command installed with ``python`` (``.venv/bin/jupyter`` for ``.venv/bin/python``).
+
+    The path is not resolved: a virtual environment's ``python`` is a link to the base
+    interpreter, whose folder holds no ``jupyter`` of the environment.
+    """
+    return Path(python).with_name("jupyter.exe" if os.name == "nt" else "jupyter")
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "no output"
+
+
+def check_jupyterlab(outcome: CommandOutcome, python: str = "python") -> CheckResult:
+    """``jupyter lab --version`` must run and print a version.
+
+    It runs the JupyterLab a learner starts with ``.venv/bin/jupyter lab chapters/``
+    (without starting a server). Without JupyterLab, ``jupyter lab`` prints "Jupyter
+    command `jupyter-lab` not found" and exits 1.
+
+    Parameters
+    ----------
+    outcome : CommandOutcome
+        What ``<bin>/jupyter lab --version`` gave (:func:`run_command`), or a fake one.
+    python : str
+        The interpreter to name in the fix.
+
+    Examples
+    --------
+    >>> check_jupyterlab(CommandOutcome(("jupyter", "lab", "--version"), 0, "4.6.6")).ok
+    True
+    >>> check_jupyterlab(CommandOutcome(("jupyter", "lab", "--version"), 1,
+    ...                                 "Jupyter command `jupyter-lab` not found.")).ok
+    False
+    """
+    shown = " ".join(outcome.command)
+    version = outcome.output.strip().splitlines()[-1].strip() if outcome.output.strip() else ""
+    if outcome.returncode == 0 and re.fullmatch(r"\d+\.\d+\S*", version):
+        return CheckResult("jupyter lab", True, f"{version} ({shown})")
+    if outcome.returncode is None:
+        found = f"`{shown}` did not run: {outcome.output}"
+    else:
+        found = f"`{shown}` exited with {outcome.returncode}: {_first_line(outcome.output)}"
+    return CheckResult(
+        "jupyter lab",
+        False,
+        found,
+        "JupyterLab, the notebook interface the chapters are opened with (`.venv/bin/jupyter lab "
+        "chapters/`), does not run from this environment. Install the pinned packages, JupyterLab "
+        "included, into the environment that runs this check:",
+        f"{python} -m pip install -r requirements.txt",
+    )
+
+
+def start_kernel(
+    name: str = KERNEL_NAME, timeout: float = NOTEBOOK_TIMEOUT, kernel_dirs: Sequence[str | os.PathLike] | None = None
+) -> KernelOutcome:
+    """Start the kernel ``name`` as JupyterLab would, import ``gmm_utils`` in it, and stop it.
+
+    JupyterLab started from this environment finds kernels with the same
+    ``jupyter_client`` and the same search path as this process, and runs a spec whose
+    command is ``python`` with its own interpreter, which is this one; so this is the
+    kernel a learner's notebooks get. The kernel's own output is discarded.
+
+    Parameters
+    ----------
+    name : str
+        The kernel's name.
+    timeout : float
+        Seconds for the kernel to start, and again for it to run the import.
+    kernel_dirs : sequence of path-like, optional
+        Look for kernel specs only here (and ipykernel's own ``python3``), not on
+        Jupyter's path: for tests.
+    """
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+        from jupyter_client.manager import KernelManager
+    except ImportError as error:
+        return KernelOutcome(name, None, f"jupyter_client is missing: {error}")
+    specs = KernelSpecManager() if kernel_dirs is None else KernelSpecManager(kernel_dirs=[str(d) for d in kernel_dirs])
+    manager = KernelManager(kernel_name=name, kernel_spec_manager=specs)
+    client = None
+    try:
+        manager.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=timeout)
+        printed: list[str] = []
+        errors: list[str] = []
+
+        def collect(message: dict) -> None:
+            content = message["content"]
+            if message["msg_type"] == "stream":
+                printed.append(content["text"])
+            elif message["msg_type"] == "error":
+                errors.append(f"{content['ename']}: {content['evalue']}")
+
+        client.execute_interactive(
+            "import sys, gmm_utils; print(sys.prefix)", timeout=timeout, output_hook=collect, allow_stdin=False
+        )
+        if errors:
+            return KernelOutcome(name, None, errors[0])
+        lines = "".join(printed).split()
+        return KernelOutcome(name, lines[-1] if lines else None, "" if lines else "the kernel printed nothing")
+    except Exception as error:  # no such kernel, a kernel that dies or hangs: report it
+        return KernelOutcome(name, None, f"{type(error).__name__}: {error}")
+    finally:
+        if client is not None:
+            client.stop_channels()
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
+
+
+def check_kernel(
+    outcome: KernelOutcome, prefix: str = sys.prefix, python: str = "python", jupyter: str = "jupyter"
+) -> CheckResult:
+    """The notebooks' kernel must start, import ``gmm_utils`` and run in this environment.
+
+    A ``python3`` kernel spec elsewhere on Jupyter's path (for example in
+    ``~/.local/share/jupyter/kernels``) shadows this environment's own; its notebooks
+    would then run another Python, without the book's pinned packages.
+
+    Parameters
+    ----------
+    outcome : KernelOutcome
+        What :func:`start_kernel` gave, or a fake one.
+    prefix : str
+        ``sys.prefix`` of the environment the kernel must run in (this one).
+    python, jupyter : str
+        The interpreter and the ``jupyter`` command to name in the fix.
+
+    Examples
+    --------
+    >>> check_kernel(KernelOutcome("python3", "/env"), prefix="/env").ok
+    True
+    >>> check_kernel(KernelOutcome("python3", "/usr"), prefix="/env").ok
+    False
+    """
+    if outcome.prefix is None:
+        if "NoSuchKernel" in outcome.error:
+            return CheckResult(
+                "kernel",
+                False,
+                f"no kernel named '{outcome.name}'",
+                f"JupyterLab finds no '{outcome.name}' kernel to run the chapters. Install this "
+                "environment's kernel:",
+                f"{python} -m ipykernel install --sys-prefix --name {outcome.name}",
+            )
+        return CheckResult(
+            "kernel",
+            False,
+            f"'{outcome.name}' did not run `import gmm_utils`: {outcome.error}",
+            f"The '{outcome.name}' kernel JupyterLab would start for the chapters failed to start or "
+            "to import gmm_utils. Reinstall the pinned environment:",
+            _reinstall(python),
+        )
+    if os.path.realpath(outcome.prefix) != os.path.realpath(prefix):
+        return CheckResult(
+            "kernel",
+            False,
+            f"'{outcome.name}' runs in {outcome.prefix}, not in this environment ({prefix})",
+            f"Another '{outcome.name}' kernel spec comes first on Jupyter's path (`{jupyter} kernelspec "
+            "list` shows where), so notebooks would run without the book's pinned packages. Remove it; "
+            "this environment's own kernel is then used:",
+            f"{jupyter} kernelspec remove -f {outcome.name}",
+        )
+    return CheckResult("kernel", True, f"'{outcome.name}' starts in this environment and imports gmm_utils")
 
 
 def check_device_count(count: int, backend: str, wanted: int = WANTED_DEVICES) -> CheckResult:
@@ -332,7 +586,9 @@ def check_device_count(count: int, backend: str, wanted: int = WANTED_DEVICES) -
     return CheckResult("devices", True, found)
 
 
-def check_fit(outcome: FitOutcome, limit: float = FIT_TIME_LIMIT, max_rhat: float = FIT_MAX_RHAT) -> CheckResult:
+def check_fit(
+    outcome: FitOutcome, limit: float = FIT_TIME_LIMIT, max_rhat: float = FIT_MAX_RHAT, python: str = "python"
+) -> CheckResult:
     """The tiny NUTS fit must finish within ``limit`` seconds and converge.
 
     Parameters
@@ -343,6 +599,8 @@ def check_fit(outcome: FitOutcome, limit: float = FIT_TIME_LIMIT, max_rhat: floa
         Seconds allowed, compilation included.
     max_rhat : float
         Largest R-hat allowed.
+    python : str
+        The interpreter to name in the fix.
 
     Examples
     --------
@@ -357,7 +615,7 @@ def check_fit(outcome: FitOutcome, limit: float = FIT_TIME_LIMIT, max_rhat: floa
             found,
             f"The tiny fit did not converge (R-hat {outcome.max_rhat:.3f}, want below {max_rhat:g}), which "
             "points to a broken JAX or NumPyro installation. Reinstall the pinned environment:",
-            _REINSTALL,
+            _reinstall(python),
         )
     if outcome.seconds > limit:
         return CheckResult(
@@ -441,7 +699,7 @@ def format_report(results: Sequence[CheckResult], pins_source: str = "") -> str:
     return "\n".join(lines)
 
 
-def _device_result(wanted: int) -> CheckResult:
+def _device_result(wanted: int, python: str = "python") -> CheckResult:
     """Set the device count (before JAX starts), then check what JAX got."""
     try:
         set_host_device_count(wanted)
@@ -458,11 +716,11 @@ def _device_result(wanted: int) -> CheckResult:
             False,
             f"JAX failed to start: {type(error).__name__}: {error}",
             "Reinstall the pinned environment:",
-            _REINSTALL,
+            _reinstall(python),
         )
 
 
-def _fit_result(limit: float, fit: Callable[[], FitOutcome]) -> CheckResult:
+def _fit_result(limit: float, fit: Callable[[], FitOutcome], python: str = "python") -> CheckResult:
     try:
         outcome = fit()
     except Exception as error:
@@ -472,9 +730,27 @@ def _fit_result(limit: float, fit: Callable[[], FitOutcome]) -> CheckResult:
             f"failed: {type(error).__name__}: {error}",
             "The fit itself failed, which points to a broken or mismatched JAX/NumPyro installation. "
             "Reinstall the pinned environment:",
-            _REINSTALL,
+            _reinstall(python),
         )
-    return check_fit(outcome, limit)
+    return check_fit(outcome, limit, python=python)
+
+
+def shown_python(executable: str = sys.executable, cwd: str | None = None) -> str:
+    """``executable`` as a learner would type it: relative when it is inside ``cwd``.
+
+    Examples
+    --------
+    >>> shown_python("/home/me/book/.venv/bin/python", cwd="/home/me/book")
+    '.venv/bin/python'
+    >>> shown_python("/opt/conda/bin/python", cwd="/home/me/book")
+    '/opt/conda/bin/python'
+    """
+    cwd = os.getcwd() if cwd is None else cwd
+    try:
+        relative = os.path.relpath(executable, cwd)
+    except ValueError:  # another drive on Windows
+        return executable
+    return executable if relative.startswith("..") else relative
 
 
 def run_checks(
@@ -483,17 +759,28 @@ def run_checks(
     wanted_devices: int = WANTED_DEVICES,
     time_limit: float = FIT_TIME_LIMIT,
     fit: Callable[[], FitOutcome] | None = tiny_fit,
+    notebook: bool = True,
 ) -> tuple[list[CheckResult], str]:
     """Run every check on this machine, in order; return the results and the pins' source.
 
-    ``fit=None`` skips the NUTS fit. The device count is set first, before JAX starts.
+    ``fit=None`` skips the NUTS fit, ``notebook=False`` JupyterLab and its kernel. The
+    device count is set first, before JAX starts.
     """
-    results = [_device_result(wanted_devices)]  # first: nothing may start JAX before it
+    python = shown_python()
+    results = [_device_result(wanted_devices, python)]  # first: nothing may start JAX before it
     pins, source = load_pins(requirements)
     hint = str(requirements) if requirements is not None and Path(requirements).is_file() else "requirements.txt"
-    results = [check_python(), *check_packages(pins, requirements=hint), *results]
+    results = [check_python(), *check_packages(pins, requirements=hint, python=python), *results]
+    if notebook:
+        jupyter = jupyter_next_to(sys.executable)
+        shown_jupyter = str(Path(python).with_name(jupyter.name))
+        notebook_results = [
+            check_jupyterlab(run_command([jupyter, "lab", "--version"]), python=python),
+            check_kernel(start_kernel(KERNEL_NAME), python=python, jupyter=shown_jupyter),
+        ]
+        results[-1:-1] = notebook_results  # before the devices line, after the packages
     if fit is not None:
-        results.append(_fit_result(time_limit, fit))
+        results.append(_fit_result(time_limit, fit, python))
     return results, source
 
 

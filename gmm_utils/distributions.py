@@ -3,10 +3,20 @@ r"""NumPyro distributions for Gaussian mixtures, written in NumPyro's own style.
 ``MixtureGaussian`` is the seed notebook's hand-written marginalized mixture done right;
 ``OrderStatistics`` is the prior on ordered component means used to remove label
 switching (chapter 4).
+
+Both keep the contract of NumPyro's own distributions: ``sample(key, sample_shape)``
+returns ``sample_shape + batch_shape + event_shape``; ``expand`` gives NumPyro's
+``ExpandedDistribution``; construction, ``log_prob`` and ``cdf`` work under ``jax.jit``,
+``jax.vmap`` and ``jax.grad``; the distributions are pytrees (flattened through
+``pytree_data_fields`` and ``pytree_aux_fields``, as NumPyro's are); and
+``validate_args=True`` raises ``ValueError`` for invalid concrete parameters, eagerly and
+inside ``jax.jit``, and skips the check for traced ones. ``tests/test_distributions.py``
+tests each of these.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -15,7 +25,7 @@ import numpy as np
 from jax.scipy.special import gammaln, ndtr
 from numpyro.distributions import Distribution, constraints
 from numpyro.distributions.util import validate_sample
-from numpyro.util import not_jax_tracer
+from numpyro.util import is_prng_key, not_jax_tracer
 
 
 class MixtureGaussian(Distribution):
@@ -42,12 +52,17 @@ class MixtureGaussian(Distribution):
     validate_args : bool, optional
         Check the parameters against their constraints (``arg_constraints``) and raise
         ``ValueError`` naming the parameter when one is violated. Default: NumPyro's
-        global setting (``numpyro.enable_validation``). The check needs concrete values,
-        so inside a jitted sampler, where the values are traced, it is skipped.
+        global setting (``numpyro.enable_validation``). The check needs concrete values:
+        it runs eagerly and inside ``jax.jit`` on constants, as NumPyro's own checks do,
+        and is skipped for traced values (a jitted sampler's parameters).
 
     The three parameters broadcast against each other; the distribution's
     ``batch_shape`` is the broadcast shape without its last axis and its
     ``event_shape`` is ``()``: one draw is one real number.
+
+    There is no ``icdf``: the CDF, a weighted sum of Normal CDFs, has no closed-form
+    inverse (``icdf`` raises ``NotImplementedError``, as NumPyro's ``MixtureSameFamily``
+    does). :meth:`cdf` is increasing, so a quantile is found by bisection on it.
 
     Raises
     ------
@@ -79,11 +94,11 @@ class MixtureGaussian(Distribution):
     def __init__(
         self, loc: Any, scale: Any, mixing_probs: Any, *, validate_args: bool | None = None
     ):
-        shapes = {
-            "loc": jnp.shape(loc),
-            "scale": jnp.shape(scale),
-            "mixing_probs": jnp.shape(mixing_probs),
-        }
+        # Concrete parameters stay concrete even inside jax.jit, so that validate_args can
+        # check them there; traced ones are traced as usual.
+        with jax.ensure_compile_time_eval():
+            loc, scale, mixing_probs = jnp.asarray(loc), jnp.asarray(scale), jnp.asarray(mixing_probs)
+        shapes = {"loc": loc.shape, "scale": scale.shape, "mixing_probs": mixing_probs.shape}
         for name, shape in shapes.items():
             if len(shape) == 0:
                 raise ValueError(
@@ -105,9 +120,10 @@ class MixtureGaussian(Distribution):
                 "MixtureGaussian: `mixing_probs` must have one entry per component "
                 f"(last axis {full_shape[-1]}), got shape {shapes['mixing_probs']}"
             )
-        self.loc = jnp.broadcast_to(loc, full_shape)
-        self.scale = jnp.broadcast_to(scale, full_shape)
-        self.mixing_probs = jnp.broadcast_to(mixing_probs, full_shape)
+        with jax.ensure_compile_time_eval():
+            self.loc = jnp.broadcast_to(loc, full_shape)
+            self.scale = jnp.broadcast_to(scale, full_shape)
+            self.mixing_probs = jnp.broadcast_to(mixing_probs, full_shape)
         super().__init__(
             batch_shape=full_shape[:-1], event_shape=(), validate_args=validate_args
         )
@@ -152,6 +168,7 @@ class MixtureGaussian(Distribution):
 
         Returns an array of shape ``sample_shape + batch_shape``.
         """
+        assert is_prng_key(key)
         key_label, key_noise = jax.random.split(key)
         shape = sample_shape + self.batch_shape
         labels = jax.random.categorical(key_label, jnp.log(self.mixing_probs), shape=shape)
@@ -194,6 +211,16 @@ class MixtureGaussian(Distribution):
         value = jnp.asarray(value)[..., None]
         return jnp.sum(self.mixing_probs * ndtr((value - self.loc) / self.scale), axis=-1)
 
+    def icdf(self, q: Any) -> jax.Array:
+        """Not available: the mixture's CDF has no closed-form inverse.
+
+        Raises ``NotImplementedError``; invert :meth:`cdf`, which is increasing, numerically.
+        """
+        raise NotImplementedError(
+            "MixtureGaussian.icdf: a mixture of Normals has no closed-form quantile function; "
+            "invert `cdf` (increasing) numerically, e.g. by bisection"
+        )
+
     @property
     def mean(self) -> jax.Array:
         return jnp.sum(self.mixing_probs * self.loc, axis=-1)
@@ -213,15 +240,25 @@ class OrderStatistics(Distribution):
 
     .. math:: p(\mu_1 < \dots < \mu_k) = k! \prod_{j=1}^k p_\text{base}(\mu_j)
 
-    Its support is ``constraints.ordered_vector``, so NUTS samples it through NumPyro's
-    ordered transform and never sees two means swap places.
+    Its support is ``constraints.ordered_vector`` (``positive_ordered_vector`` for a base
+    on the positive half-line), so NUTS samples it through NumPyro's ordered transform
+    and never sees two means swap places.
 
     Parameters
     ----------
     base_dist : numpyro.distributions.Distribution
-        A univariate distribution with ``batch_shape == ()`` and ``event_shape == ()``.
+        A univariate distribution with ``batch_shape == ()`` and ``event_shape == ()``,
+        supported on the real line (``Normal``, ``StudentT``, ...) or on the positive
+        half-line (``LogNormal``, ``HalfNormal``, ...): NumPyro has no ordered transform
+        into other supports. With ``validate_args=True`` its parameters are validated
+        (it has all of this distribution's parameters).
     k : int
         How many ordered values; the event shape is ``(k,)``.
+
+    :meth:`cdf` is the joint CDF, exact. There is no ``icdf``: the joint CDF of
+    ``k > 1`` values maps a vector to one number, so it has no inverse
+    (``NotImplementedError``, as for NumPyro's multivariate distributions; for ``k = 1``
+    use ``base_dist.icdf``).
 
     Examples
     --------
@@ -234,9 +271,17 @@ class OrderStatistics(Distribution):
     """
 
     arg_constraints: dict = {}
-    support = constraints.ordered_vector
     pytree_data_fields = ("base_dist",)
     pytree_aux_fields = ("k",)
+
+    @staticmethod
+    def _ordered_support(support: constraints.Constraint) -> constraints.Constraint | None:
+        """The support of the sorted vector, given the support of one value."""
+        if support == constraints.real:
+            return constraints.ordered_vector
+        if support == constraints.positive:
+            return constraints.positive_ordered_vector
+        return None
 
     def __init__(self, base_dist: Distribution, k: int, *, validate_args: bool | None = None):
         if not isinstance(base_dist, Distribution):
@@ -248,9 +293,26 @@ class OrderStatistics(Distribution):
             )
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"OrderStatistics: `k` must be a positive integer, got {k!r}")
+        if self._ordered_support(base_dist.support) is None:
+            raise ValueError(
+                "OrderStatistics: `base_dist` must be supported on the real line or on the positive "
+                f"half-line (NumPyro has ordered transforms only into these), got {base_dist.support}"
+            )
         self.base_dist = base_dist
         self.k = k
         super().__init__(batch_shape=(), event_shape=(k,), validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=1)
+    def support(self) -> constraints.Constraint:
+        return self._ordered_support(self.base_dist.support)
+
+    def validate_args(self, strict: bool = True) -> None:
+        """Validate the base distribution's parameters (raises its ``ValueError``)."""
+        self.base_dist.validate_args(strict)
+
+    @property
+    def has_rsample(self) -> bool:
+        return self.base_dist.has_rsample  # sorting reparametrized draws keeps them so
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         draws = self.base_dist.sample(key, sample_shape + (self.k,))
@@ -259,3 +321,44 @@ class OrderStatistics(Distribution):
     @validate_sample
     def log_prob(self, value: Any) -> jax.Array:
         return jnp.sum(self.base_dist.log_prob(value), axis=-1) + gammaln(self.k + 1.0)
+
+    def cdf(self, value: Any) -> jax.Array:
+        r"""The joint CDF, :math:`P(\mu_{(1)} \le x_1, \dots, \mu_{(k)} \le x_k)`, exactly.
+
+        Because :math:`\mu_{(i)} \le \mu_{(j)}` for :math:`i < j`, the event is that at least
+        :math:`i` of the :math:`k` iid draws fall at or below :math:`y_i = \min_{j \ge i} x_j`,
+        for every :math:`i`. The counts of draws in the cells :math:`(y_{i-1}, y_i]`, of
+        probabilities :math:`u_i - u_{i-1}` with :math:`u_i = F(y_i)` (:math:`F` the base
+        CDF), are multinomial; the sum of their probabilities over the counts allowed is
+        built cell by cell, in :math:`O(k^3)`.
+        For :math:`k = 2` it is :math:`2 u_1 u_2 - u_1^2`.
+
+        Returns an array of shape ``value.shape[:-1]``.
+        """
+        value = jnp.asarray(value)
+        bound = jax.lax.cummin(value, axis=value.ndim - 1, reverse=True)  # y_i
+        below = self.base_dist.cdf(bound)  # u_i
+        # Probability of each cell: (-inf, y_1], (y_1, y_2], ..., (y_{k-1}, y_k], (y_k, inf).
+        cells = jnp.concatenate([jnp.diff(below, axis=-1, prepend=0.0), 1.0 - below[..., -1:]], axis=-1)
+        counts = jnp.arange(self.k + 1)
+        # weight[..., m]: the sum, over the counts n_j allowed so far that add up to m, of
+        # prod_j c_j^n_j / n_j!; k! times the final one is a multinomial probability.
+        weight = jnp.where(counts == 0, 1.0, 0.0) * jnp.ones_like(below[..., :1])
+        for cell in range(self.k + 1):
+            c = cells[..., cell : cell + 1]
+            power = jnp.ones_like(c)  # c^n / n!
+            new = weight
+            for n in range(1, self.k + 1):
+                power = power * c / n
+                new = new + power * jnp.pad(weight[..., :-n], [(0, 0)] * (weight.ndim - 1) + [(n, 0)])
+            # At least cell + 1 draws in the first cell + 1 cells (none asked of the last).
+            weight = new if cell == self.k else jnp.where(counts > cell, new, 0.0)
+        return math.factorial(self.k) * weight[..., self.k]
+
+    def icdf(self, q: Any) -> jax.Array:
+        """Not available: a joint CDF of ``k`` values has no inverse. Raises ``NotImplementedError``."""
+        raise NotImplementedError(
+            "OrderStatistics.icdf: the joint CDF maps k values to one probability and has no inverse "
+            "(for k = 1 use base_dist.icdf); the i-th value alone has quantiles "
+            "base_dist.icdf(Beta(i, k + 1 - i).icdf(q))"
+        )

@@ -2,26 +2,38 @@
 
 ``run_nuts`` is the book's one NUTS runner; ``run_mcmc`` runs any NumPyro kernel (the
 Gibbs kernels of :mod:`gmm_utils.latent` use it) and returns the same ``InferenceData``;
-``fit_summary`` condenses a fit into the numbers the book's comparison tables show.
+``fit_summary`` condenses a fit into the numbers the book's comparison tables show, and
+``compare_fits`` and ``speedup`` put several fits side by side.
+
+Every run is timed as a whole, the wall time of ``MCMC.run`` (compilation included); runs
+with parallel chains are also timed in two parts, the compilation and the *sampling after
+compilation* (the compiled program running: initialization, warm-up and draws).
+:func:`compile_then_run` does the split; the
+book compares samplers by sampling time, which does not depend on whether a persistent
+compilation cache already held the program.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from functools import partial
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+from numpyro import handlers
 from numpyro.distributions import biject_to
 from numpyro.infer import MCMC, NUTS, init_to_uniform
+from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from numpyro.infer.mcmc import MCMCKernel
 
 from ._validation import finite_vector, positive_int
 from .distributions import MixtureGaussian
+from .models import latent_model, marginal_model
 
 #: Extra per-draw statistics kept from NUTS (ArviZ names them in ``sample_stats``).
 NUTS_EXTRA_FIELDS = ("num_steps", "energy", "diverging", "accept_prob", "adapt_state.step_size")
@@ -46,6 +58,73 @@ _HMC_BLOCK_PREFIX = "hmc_state."
 def choose_chain_method(num_chains: int) -> str:
     """``"parallel"`` when there is one JAX device per chain, else ``"vectorized"``."""
     return "parallel" if jax.local_device_count() >= num_chains else "vectorized"
+
+
+def compile_then_run(chain_method: str, timings: dict[str, float]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A ``chain_method`` for ``numpyro.infer.MCMC`` that compiles first, then runs, timing each.
+
+    NumPyro accepts a JAX transform as ``chain_method`` and applies it to the function that
+    runs one chain (initialization, warm-up and draws). This one maps that function over
+    the chains as the named method would (``"parallel"``: ``jax.pmap``, one chain per
+    device; ``"vectorized"``: ``jax.vmap``; ``"sequential"``: ``jax.lax.map``), compiles
+    the result ahead of time and only then runs it. Compiling (tracing, lowering, XLA's
+    compilation or loading from the persistent cache) and sampling are therefore timed
+    apart, exactly: no compilation happens while the sampling is timed.
+
+    Parameters
+    ----------
+    chain_method : {"parallel", "vectorized", "sequential"}
+        How the chains share the machine. ``"parallel"`` gives the same draws as NumPyro's
+        own ``chain_method="parallel"``; the other two give valid chains, but not the
+        draws of NumPyro's methods of the same name, which do not compile the chains as
+        one program (:func:`run_mcmc` therefore uses this for parallel chains only).
+    timings : dict
+        Filled in place when the chains run: ``compile_time`` and ``run_time`` (wall
+        seconds), ``compile_cpu_time`` and ``run_cpu_time`` (CPU seconds of this process,
+        all its threads: less disturbed than wall time by other programs on the machine).
+
+    Returns
+    -------
+    callable
+        Pass it as ``MCMC(..., chain_method=...)`` (with ``num_chains > 1``: NumPyro runs a
+        single chain without any chain method).
+
+    Examples
+    --------
+    >>> timings = {}
+    >>> mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=1000, num_chains=4,
+    ...             chain_method=compile_then_run("parallel", timings))  # doctest: +SKIP
+    >>> mcmc.run(jax.random.PRNGKey(0), x=data.x)  # doctest: +SKIP
+    >>> timings  # doctest: +SKIP
+    {'compile_time': 4.1, 'run_time': 2.3}
+    """
+    transforms = {
+        "parallel": jax.pmap,
+        "vectorized": lambda chain: jax.jit(jax.vmap(chain)),
+        "sequential": lambda chain: jax.jit(lambda chains: jax.lax.map(chain, chains)),
+    }
+    if chain_method not in transforms:
+        raise ValueError(f"`chain_method` must be 'parallel', 'vectorized' or 'sequential', got {chain_method!r}")
+
+    def transform(one_chain: Callable[..., Any]) -> Callable[..., Any]:
+        all_chains = transforms[chain_method](one_chain)
+
+        def run(chains: Any) -> Any:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            compiled = all_chains.lower(chains).compile()
+            compiled_at, compiled_cpu = time.perf_counter(), time.process_time()
+            result = jax.block_until_ready(compiled(chains))
+            timings.update(
+                compile_time=compiled_at - start,
+                run_time=time.perf_counter() - compiled_at,
+                compile_cpu_time=compiled_cpu - start_cpu,
+                run_cpu_time=time.process_time() - compiled_cpu,
+            )
+            return result
+
+        return run
+
+    return transform
 
 
 def map_over_draws(fn: Callable[..., Any], *arrays: Any, chunk_size: int = 256) -> np.ndarray:
@@ -186,12 +265,116 @@ def _stat_name(field: str) -> str | None:
     return _STAT_NAMES.get(field)
 
 
+def _base_model(model: Any) -> Any:
+    """The function under NumPyro handlers (``config_enumerate``...) and ``functools.partial``."""
+    seen = set()
+    while id(model) not in seen:
+        seen.add(id(model))
+        inner = getattr(model, "fn", None) or getattr(model, "func", None) or getattr(model, "__wrapped__", None)
+        if inner is None or not callable(inner):
+            break
+        model = inner
+    return model
+
+
+#: The book's Gaussian mixtures, whose pointwise marginal log-likelihood is :func:`mixture_log_likelihood`
+#: whatever the formulation sampled (labels sampled, enumerated or summed out by hand).
+GAUSSIAN_MIXTURE_MODELS = (marginal_model, latent_model)
+
+
+class LogLikelihoodUnavailable(ValueError):
+    """Raised by :func:`model_log_likelihood` when a model's pointwise marginal log-likelihood cannot be computed."""
+
+
+def model_log_likelihood(
+    model: Callable[..., Any],
+    posterior: Mapping[str, Any],
+    model_kwargs: Mapping[str, Any],
+    *,
+    site: str = "x",
+    chunk_size: int = 256,
+) -> np.ndarray:
+    r"""Pointwise log-likelihood :math:`\log p(x_i \mid \theta^{(s)})` of any NumPyro model, draw by draw.
+
+    NumPyro's own ``numpyro.infer.log_likelihood``: each posterior draw is substituted into
+    ``model`` and the observed site's ``log_prob`` is evaluated at the data, so the result
+    is the density the model itself samples (a Student-t mixture's for
+    :func:`gmm_utils.student_t_mixture_model`). Compiled once per model and chunk size.
+
+    Parameters
+    ----------
+    model : callable
+        The NumPyro model that was fitted.
+    posterior : mapping of str to array_like, shape (chains, draws, ...)
+        Posterior draws of *every* unobserved sample site of the model.
+    model_kwargs : mapping
+        The model's arguments, with the observations (``x=...``).
+    site : str
+        The observed site.
+    chunk_size : int
+        Draws per compiled call (bounds the memory of ``(draws, n, k)`` intermediates).
+
+    Returns
+    -------
+    numpy.ndarray, shape (chains, draws, n)
+
+    Raises
+    ------
+    LogLikelihoodUnavailable
+        If ``site`` is not observed, if its log density is not one value per point, or if
+        the model has an unobserved sample site that the posterior lacks (labels
+        excluded from the draws) or that is discrete or enumerated: then the
+        log-likelihood given the draws is not the *marginal* one that PSIS-LOO needs.
+    """
+    if not posterior:
+        raise LogLikelihoodUnavailable("`posterior` holds no draws")
+    arrays = {name: np.asarray(value) for name, value in posterior.items()}
+    leading = next(iter(arrays.values())).shape[:2]
+    if len(leading) != 2 or any(value.shape[:2] != leading for value in arrays.values()):
+        raise ValueError("every `posterior` array must have the leading shape (chains, draws)")
+    chunk_size = positive_int("chunk_size", chunk_size)
+    flat = {name: value.reshape((-1,) + value.shape[2:]) for name, value in arrays.items()}
+    first = {name: value[0] for name, value in flat.items()}
+    trace = handlers.trace(handlers.seed(handlers.substitute(model, data=first), 0)).get_trace(**model_kwargs)
+    if site not in trace or trace[site]["type"] != "sample" or not trace[site]["is_observed"]:
+        raise LogLikelihoodUnavailable(f"the model has no observed sample site {site!r}")
+    for name, node in trace.items():
+        if node["type"] != "sample" or node["is_observed"]:
+            continue
+        if name not in flat:
+            raise LogLikelihoodUnavailable(f"the posterior has no draws of the model's site {name!r}")
+        if getattr(node["fn"], "is_discrete", False) or node.get("infer", {}).get("enumerate"):
+            raise LogLikelihoodUnavailable(
+                f"the model's site {name!r} is discrete: the log-likelihood given its draws is not the marginal one"
+            )
+    value = np.asarray(trace[site]["value"])
+    shape = np.shape(trace[site]["fn"].log_prob(trace[site]["value"]))
+    if value.ndim != 1 or shape != value.shape:
+        raise LogLikelihoodUnavailable(
+            f"site {site!r} must be a vector of points with one log density each, got value shape "
+            f"{value.shape} and log density shape {shape}"
+        )
+    kwargs = dict(model_kwargs)
+
+    @jax.jit
+    def block(samples: dict[str, jax.Array]) -> jax.Array:
+        return numpyro_log_likelihood(model, samples, parallel=True, **kwargs)[site]
+
+    total = next(iter(flat.values())).shape[0]
+    blocks = [
+        np.asarray(block({name: value[start : start + chunk_size] for name, value in flat.items()}))
+        for start in range(0, total, chunk_size)
+    ]
+    return np.concatenate(blocks, axis=0).reshape(leading + value.shape)
+
+
 def to_inference_data(
     mcmc: MCMC,
     x: Any | None = None,
     *,
     log_likelihood: bool = True,
     wall_time: float | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
 ) -> az.InferenceData:
     """Convert a finished NumPyro ``MCMC`` run to ``arviz.InferenceData``.
 
@@ -200,9 +383,19 @@ def to_inference_data(
     ``tree_depth``, ``acceptance_rate``, ``step_size``, ``lp``, whichever the run
     recorded; for ``HMCGibbs`` kernels those of the HMC block, recorded as
     ``hmc_state.<field>``), ``observed_data`` and, if ``log_likelihood`` and ``x`` are
-    given, ``log_likelihood`` with the pointwise *marginal* log-likelihood of ``x`` (see
-    :func:`mixture_log_likelihood`), whatever the formulation sampled. ``wall_time``
-    (seconds) is stored in ``posterior.attrs["sampling_time"]``.
+    given, ``log_likelihood``, the pointwise *marginal* log-likelihood of ``x``:
+
+    * for the book's Gaussian mixtures (:data:`GAUSSIAN_MIXTURE_MODELS`, also wrapped in
+      ``config_enumerate`` or sampled with their labels), :func:`mixture_log_likelihood`,
+      whatever the formulation sampled;
+    * for any other model, given its ``model_kwargs`` (:func:`run_mcmc` passes them),
+      :func:`model_log_likelihood`, the density the model itself samples, e.g. the
+      Student-t mixture's for :func:`gmm_utils.student_t_mixture_model`. Without
+      ``model_kwargs``, or when that density is not per point or not marginal (discrete
+      sites), the group is left out, with a warning if the posterior has the book's
+      ``weights``, ``locs`` and ``scales``: a log-likelihood is never guessed.
+
+    ``wall_time`` (seconds, compilation included) is stored in ``posterior.attrs["sampling_time"]``.
     """
     samples = mcmc.get_samples(group_by_chain=True)
     posterior = {name: np.asarray(value) for name, value in samples.items()}
@@ -223,20 +416,45 @@ def to_inference_data(
     if x is not None:
         x = np.asarray(x)
         groups["observed_data"] = {"x": x}
-        if log_likelihood and all(name in posterior for name in ("weights", "locs", "scales")):
-            groups["log_likelihood"] = {
-                # jitted: about ten times faster than eager op-by-op dispatch here
-                "x": map_over_draws(
-                    jax.jit(lambda w, m, s: mixture_log_likelihood(w, m, s, x)),
-                    posterior["weights"],
-                    posterior["locs"],
-                    posterior["scales"],
-                )
-            }
+        if log_likelihood:
+            pointwise = _pointwise_log_likelihood(mcmc, posterior, x, model_kwargs)
+            if pointwise is not None:
+                groups["log_likelihood"] = {"x": pointwise}
     idata = az.from_dict(**groups, dims=dims)
     if wall_time is not None:
         idata.posterior.attrs["sampling_time"] = float(wall_time)
     return idata
+
+
+def _pointwise_log_likelihood(
+    mcmc: MCMC, posterior: dict[str, np.ndarray], x: np.ndarray, model_kwargs: Mapping[str, Any] | None
+) -> np.ndarray | None:
+    """The ``log_likelihood`` group's array for :func:`to_inference_data`, or None (see there)."""
+    book_sites = all(name in posterior for name in ("weights", "locs", "scales"))
+    model = getattr(mcmc.sampler, "model", None)
+    if _base_model(model) in GAUSSIAN_MIXTURE_MODELS and book_sites:
+        # jitted: about ten times faster than eager op-by-op dispatch here
+        return map_over_draws(
+            jax.jit(lambda w, m, s: mixture_log_likelihood(w, m, s, x)),
+            posterior["weights"],
+            posterior["locs"],
+            posterior["scales"],
+        )
+    reason = "its arguments `model_kwargs` were not given"
+    if model is not None and model_kwargs is not None:
+        kwargs = {**model_kwargs, "x": x}
+        try:
+            return model_log_likelihood(model, posterior, kwargs)
+        except LogLikelihoodUnavailable as error:
+            reason = str(error)
+    if book_sites:
+        warnings.warn(
+            f"no log_likelihood group stored: the pointwise log-likelihood of model "
+            f"{getattr(_base_model(model), '__name__', model)!r} cannot be computed ({reason}); "
+            "pass log_likelihood=False to silence this",
+            stacklevel=3,
+        )
+    return None
 
 
 def run_mcmc(
@@ -277,7 +495,15 @@ def run_mcmc(
     -------
     arviz.InferenceData
         See :func:`to_inference_data`; ``posterior.attrs`` also records ``sampler`` (the
-        kernel's class name), ``num_chains`` and ``chain_method``.
+        kernel's class name), ``num_chains``, ``chain_method``, and, timed apart by
+        :func:`compile_then_run`, ``compile_time`` (tracing and compiling, or loading from
+        the persistent cache) and ``run_time`` (sampling after compilation: initialization,
+        warm-up and draws), in wall seconds, and the same two in CPU seconds
+        (``compile_cpu_time``, ``run_cpu_time``). ``sampling_time`` is the wall time of the
+        whole ``MCMC.run``, compilation included. The two parts are measured for chains run
+        in parallel (the book's set-up: one device per chain); for one chain, and for
+        NumPyro's ``"sequential"`` and ``"vectorized"`` methods, whose draws the book keeps
+        exactly as NumPyro makes them, they are NaN.
     """
     num_chains = positive_int("num_chains", num_chains)
     num_warmup = positive_int("num_warmup", num_warmup)
@@ -292,21 +518,37 @@ def run_mcmc(
     if x is not None and isinstance(x, (list, tuple, np.ndarray)):
         model_kwargs["x"] = finite_vector("x", x)
 
+    if chain_method == "parallel" and jax.local_device_count() < num_chains:
+        warnings.warn(  # as NumPyro does
+            f"There are not enough devices to run parallel chains: expected {num_chains} but got "
+            f"{jax.local_device_count()}. Chains will be drawn sequentially.",
+            stacklevel=2,
+        )
+        chain_method = "sequential"
+    timings = dict.fromkeys(("compile_time", "run_time", "compile_cpu_time", "run_cpu_time"), float("nan"))
+    # Parallel chains compiled ahead give NumPyro's own draws, timed in two parts. NumPyro's
+    # sequential and vectorized methods are kept as they are (compiled ahead, their draws
+    # would differ from NumPyro's), and so is a single chain: those runs are timed whole.
+    split = chain_method == "parallel" and num_chains > 1
     mcmc = MCMC(
         kernel,
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=num_chains,
-        chain_method=chain_method,
-        progress_bar=progress_bar,
+        chain_method=compile_then_run(chain_method, timings) if split else chain_method,
+        progress_bar=progress_bar and not split,
     )
     fields = tuple(extra_fields) + tuple(f"~z.{site}" for site in exclude_sites)
     start = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(seed), extra_fields=fields, **model_kwargs)
     jax.block_until_ready(mcmc.get_samples(group_by_chain=True))  # no reshaping to time
     wall_time = time.perf_counter() - start
-    idata = to_inference_data(mcmc, model_kwargs.get("x"), log_likelihood=log_likelihood, wall_time=wall_time)
-    idata.posterior.attrs.update(sampler=type(kernel).__name__, num_chains=num_chains, chain_method=chain_method)
+    idata = to_inference_data(
+        mcmc, model_kwargs.get("x"), log_likelihood=log_likelihood, wall_time=wall_time, model_kwargs=model_kwargs
+    )
+    idata.posterior.attrs.update(
+        sampler=type(kernel).__name__, num_chains=num_chains, chain_method=chain_method, **timings
+    )
     return idata
 
 
@@ -373,7 +615,10 @@ def run_nuts(
     progress_bar : bool
         Off by default, so rendered pages carry no progress-bar debris.
     log_likelihood : bool
-        Store the pointwise marginal log-likelihood of ``x`` (needed by LOO).
+        Store the pointwise marginal log-likelihood of ``x`` (needed by LOO): the
+        Gaussian mixture's for the book's two Gaussian models, and for any other model
+        the density the model samples, computed by NumPyro (:func:`model_log_likelihood`;
+        see :func:`to_inference_data`).
     init_strategy : callable, optional
         Where chains start, a NumPyro init strategy such as :func:`init_to_data`.
         Default NumPyro's ``init_to_uniform``.
@@ -383,8 +628,10 @@ def run_nuts(
     Returns
     -------
     arviz.InferenceData
-        See :func:`to_inference_data`. ``idata.posterior.attrs["sampling_time"]`` holds
-        the wall time in seconds, compilation included.
+        See :func:`to_inference_data` and :func:`run_mcmc`.
+        ``idata.posterior.attrs["sampling_time"]`` holds the wall time in seconds,
+        compilation included; ``compile_time`` and ``run_time`` split it into compiling and
+        sampling after compilation (for two or more chains run in parallel).
 
     Examples
     --------
@@ -435,13 +682,18 @@ def fit_summary(idata: az.InferenceData, var_names: Sequence[str] | None = None)
     Returns
     -------
     dict
-        ``wall_time`` (seconds, from ``posterior.attrs["sampling_time"]``, compilation
-        included; NaN if absent), ``min_ess_bulk`` and ``min_ess_tail`` (the smallest
-        over all scalar components of the variables, ArviZ's rank-normalized ESS),
-        ``ess_per_second`` (``min_ess_bulk / wall_time``), ``max_rhat`` (ArviZ's
-        rank-normalized split R-hat; NaN propagates, it is never skipped) and
-        ``divergences`` (total over chains and draws; NaN if the sampler does not record
-        them).
+        ``wall_time`` (seconds of the whole ``MCMC.run``, from
+        ``posterior.attrs["sampling_time"]``, compilation included; NaN if absent),
+        ``compile_time`` and ``run_time`` (its two parts, timed apart by
+        :func:`compile_then_run`: compiling or loading from the cache, and sampling after
+        compilation, that is initialization, warm-up and draws; NaN if not measured),
+        ``min_ess_bulk`` and ``min_ess_tail`` (the smallest over all scalar components of
+        the variables, ArviZ's rank-normalized ESS), ``ess_per_second``
+        (``min_ess_bulk / wall_time``), ``ess_per_run_second`` (``min_ess_bulk /
+        run_time``: what the book compares, since it does not depend on the compilation
+        cache), ``max_rhat`` (ArviZ's rank-normalized split R-hat; NaN propagates, it is
+        never skipped) and ``divergences`` (total over chains and draws; NaN if the
+        sampler does not record them).
 
     Examples
     --------
@@ -464,7 +716,9 @@ def fit_summary(idata: az.InferenceData, var_names: Sequence[str] | None = None)
     ess_bulk = extreme(az.ess(idata, var_names=var_names, method="bulk"), np.min)
     ess_tail = extreme(az.ess(idata, var_names=var_names, method="tail"), np.min)
     max_rhat = extreme(az.rhat(idata, var_names=var_names), np.max)
-    wall_time = float(posterior.attrs.get("sampling_time", np.nan))
+    wall_time, compile_time, run_time = (
+        float(posterior.attrs.get(name, np.nan)) for name in ("sampling_time", "compile_time", "run_time")
+    )
     stats = getattr(idata, "sample_stats", None)
     if stats is not None and "diverging" in stats:
         divergences: float = int(np.sum(stats["diverging"].values))
@@ -472,9 +726,67 @@ def fit_summary(idata: az.InferenceData, var_names: Sequence[str] | None = None)
         divergences = float("nan")
     return {
         "wall_time": wall_time,
+        "compile_time": compile_time,
+        "run_time": run_time,
         "min_ess_bulk": ess_bulk,
         "min_ess_tail": ess_tail,
         "ess_per_second": ess_bulk / wall_time,
+        "ess_per_run_second": ess_bulk / run_time,
         "max_rhat": max_rhat,
         "divergences": divergences,
     }
+
+
+#: Column headers of :func:`compare_fits`, one per :func:`fit_summary` key it shows.
+COMPARISON_COLUMNS = {
+    "compile_time": "compile s",
+    "run_time": "sampling s (after compilation)",
+    "min_ess_bulk": "min bulk ESS",
+    "min_ess_tail": "min tail ESS",
+    "ess_per_run_second": "bulk ESS / s of sampling",
+    "max_rhat": "max R-hat",
+    "divergences": "divergences",
+}
+
+
+def compare_fits(summaries: Mapping[Any, Mapping[str, float]]) -> Any:
+    """The book's side-by-side table of fits, one row per fit, timed after compilation.
+
+    Chapters 2 and 3 build their comparison tables with this one function, so both show
+    the same columns computed the same way: seconds of compilation and of sampling after
+    compilation (see :func:`compile_then_run`), the smallest bulk and tail ESS, bulk ESS
+    per second of sampling, the largest R-hat and the divergences.
+
+    Parameters
+    ----------
+    summaries : mapping
+        Row label (a string or a tuple, for a two-level index) -> :func:`fit_summary` of
+        the fit (or a dict with the same keys, e.g. a projected row).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns named by :data:`COMPARISON_COLUMNS`.
+    """
+    import pandas as pd
+
+    if not summaries:
+        raise ValueError("`summaries` must hold at least one fit")
+    table = pd.DataFrame({label: dict(summary) for label, summary in summaries.items()}).T
+    missing = [key for key in COMPARISON_COLUMNS if key not in table.columns]
+    if missing:
+        raise ValueError(f"each summary needs the keys of fit_summary, missing {missing}")
+    return table[list(COMPARISON_COLUMNS)].rename(columns=COMPARISON_COLUMNS).astype(float)
+
+
+def speedup(faster: Mapping[str, float], slower: Mapping[str, float]) -> float:
+    """``faster``'s effective draws per second of sampling divided by ``slower``'s.
+
+    The ratio of ``ess_per_run_second`` (:func:`fit_summary`): bulk ESS of the worst
+    parameter per second of sampling after compilation. Compilation is left out on both
+    sides, so the ratio does not depend on which programs a compilation cache held.
+    """
+    values = [float(summary["ess_per_run_second"]) for summary in (faster, slower)]
+    if not all(np.isfinite(value) and value > 0 for value in values):
+        raise ValueError(f"both fits need a measured, positive `ess_per_run_second`, got {values}")
+    return values[0] / values[1]

@@ -2,8 +2,9 @@ r"""Three ways to fit the latent formulation (one label ``z`` per point) with Nu
 
 Each runner fits :func:`gmm_utils.latent_model` and returns ``arviz.InferenceData`` in the
 same form as :func:`gmm_utils.run_nuts` (same groups, the pointwise *marginal*
-log-likelihood, the wall time in ``posterior.attrs["sampling_time"]``), so the chapters
-compare them with one :func:`gmm_utils.fit_summary` table.
+log-likelihood, the compilation and the sampling after compilation timed apart in
+``posterior.attrs``), so chapters 2 and 3 compare them with one
+:func:`gmm_utils.compare_fits` table, under one :data:`COMPARISON_PROTOCOL`.
 
 ``run_discrete_gibbs``
     ``DiscreteHMCGibbs``: NUTS for the continuous parameters, then one Gibbs sweep over
@@ -20,11 +21,12 @@ compare them with one :func:`gmm_utils.fit_summary` table.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import arviz as az
 import jax
 import jax.numpy as jnp
+import numpy as np
 from numpyro.contrib.funsor import config_enumerate
 from numpyro.handlers import condition
 from numpyro.infer import DiscreteHMCGibbs, HMCGibbs
@@ -39,6 +41,11 @@ from .models import latent_model
 GIBBS_EXTRA_FIELDS = tuple(
     f"hmc_state.{field}" for field in NUTS_EXTRA_FIELDS + ("potential_energy",)
 )
+
+#: The sampling protocol by which chapters 2 and 3 compare every formulation: the same
+#: chains, warm-up, kept draws and seed for each sampler, so that the two chapters fit the
+#: same chains and report the same ratios (up to the noise of timing on a shared machine).
+COMPARISON_PROTOCOL: dict[str, int] = {"num_chains": 4, "num_warmup": 500, "num_samples": 1000, "seed": 42}
 
 
 def label_conditional_gibbs_fn(x: Any) -> Callable[..., dict[str, jax.Array]]:
@@ -75,6 +82,24 @@ def label_conditional_gibbs_fn(x: Any) -> Callable[..., dict[str, jax.Array]]:
         return {"z": labels.astype(gibbs_sites["z"].dtype)}
 
     return gibbs_fn
+
+
+def discrete_gibbs_kernel(model: Callable[..., Any] = latent_model, *, modified: bool = False, **nuts_options: Any) -> DiscreteHMCGibbs:
+    """NumPyro's ``DiscreteHMCGibbs`` around the book's NUTS kernel: what :func:`run_discrete_gibbs` samples with.
+
+    ``nuts_options`` go to :func:`gmm_utils.nuts_kernel` (``target_accept_prob``,
+    ``dense_mass``, ``init_strategy``); ``modified`` to ``DiscreteHMCGibbs``.
+    """
+    return DiscreteHMCGibbs(nuts_kernel(model, **nuts_options), modified=modified)
+
+
+def blocked_gibbs_kernel(x: Any, model: Callable[..., Any] = latent_model, **nuts_options: Any) -> HMCGibbs:
+    """NumPyro's ``HMCGibbs``: NUTS for the parameters, the labels from their exact conditional.
+
+    What :func:`run_blocked_gibbs` samples with; ``nuts_options`` as in
+    :func:`discrete_gibbs_kernel`.
+    """
+    return HMCGibbs(nuts_kernel(model, **nuts_options), gibbs_fn=label_conditional_gibbs_fn(x), gibbs_sites=["z"])
 
 
 def _gibbs_run(kernel: Any, x: Any, k: int, keep_labels: bool, sampling: dict[str, Any], model_kwargs: dict[str, Any]) -> az.InferenceData:
@@ -148,8 +173,9 @@ def run_discrete_gibbs(
     arviz.InferenceData
         As from :func:`gmm_utils.run_nuts`; ``sample_stats`` describe the NUTS block.
     """
-    inner = nuts_kernel(model, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy)
-    kernel = DiscreteHMCGibbs(inner, modified=modified)
+    kernel = discrete_gibbs_kernel(
+        model, modified=modified, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy
+    )
     sampling = _sampling_options(num_chains, num_warmup, num_samples, seed, chain_method)
     return _gibbs_run(kernel, x, k, keep_labels, sampling, model_kwargs)
 
@@ -178,10 +204,8 @@ def run_blocked_gibbs(
     ``model`` must name its sites as :func:`gmm_utils.latent_model` does and have Normal
     components, since the conditional is written for them.
     """
-    kernel = HMCGibbs(
-        nuts_kernel(model, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy),
-        gibbs_fn=label_conditional_gibbs_fn(x),
-        gibbs_sites=["z"],
+    kernel = blocked_gibbs_kernel(
+        x, model, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy
     )
     sampling = _sampling_options(num_chains, num_warmup, num_samples, seed, chain_method)
     return _gibbs_run(kernel, x, k, keep_labels, sampling, model_kwargs)
@@ -229,6 +253,7 @@ def time_label_sweep(
     repeats: int = 3,
     seed: int = 0,
     model: Callable[..., Any] = latent_model,
+    clock: str = "wall",
 ) -> float:
     """Seconds per label sweep of ``DiscreteHMCGibbs`` on the data ``x``, measured.
 
@@ -250,6 +275,12 @@ def time_label_sweep(
         Seed of the initial labels and the sweeps.
     model : callable
         Default :func:`gmm_utils.latent_model`.
+    clock : {"wall", "cpu"}
+        ``"wall"``: elapsed seconds. ``"cpu"``: CPU seconds of this process
+        (``time.process_time``), which do not count the time spent waiting for a core
+        that other programs hold: on a shared machine, the steadier measure of what a
+        sweep costs. They do add up the threads XLA may spread one sweep over, so on an
+        idle machine they can exceed the wall seconds.
 
     Returns
     -------
@@ -258,18 +289,84 @@ def time_label_sweep(
     """
     x = jnp.asarray(finite_vector("x", x))
     repeats = positive_int("repeats", repeats)
+    clocks = {"wall": time.perf_counter, "cpu": time.process_time}
+    if clock not in clocks:
+        raise ValueError(f"`clock` must be 'wall' or 'cpu', got {clock!r}")
+    now = clocks[clock]
     fixed = {name: jnp.asarray(value, dtype=x.dtype) for name, value in zip(("weights", "locs", "scales"), (weights, locs, scales))}
     model_kwargs = {"x": x, "k": int(fixed["locs"].shape[-1])}
     kernel = DiscreteGibbs(condition(model, data=fixed))
-    state = kernel.init(jax.random.PRNGKey(seed), 0, None, (), model_kwargs)
+    # Compiled, the start costs a third of its op-by-op (eager) CPU time.
+    state = jax.jit(lambda key: kernel.init(key, 0, None, (), model_kwargs))(jax.random.PRNGKey(seed))
     sweep = jax.jit(lambda current: kernel.sample(current, (), model_kwargs))
     state = jax.block_until_ready(sweep(state))  # compile
     timings = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = now()
         state = jax.block_until_ready(sweep(state))
-        timings.append(time.perf_counter() - start)
+        timings.append(now() - start)
     return min(timings)
+
+
+def project_discrete_gibbs(
+    blocked: Mapping[str, float],
+    sweep_seconds: float,
+    *,
+    num_chains: int,
+    num_warmup: int,
+    num_samples: int,
+    cores: int | None = None,
+    **_: Any,
+) -> dict[str, float]:
+    """The :func:`gmm_utils.fit_summary` of ``DiscreteHMCGibbs`` on data it was not run on, projected.
+
+    Given the parameters the labels are independent, so ``DiscreteHMCGibbs``'s one-at-a-time
+    sweep from the exact conditionals is the same Markov chain as the blocked update: it
+    reaches the blocked fit's effective sample sizes and R-hat, and pays one label sweep
+    (timed by :func:`time_label_sweep`) per chain and iteration on top of the blocked
+    fit's sampling time, with the chains sharing ``cores`` cores perfectly (optimistic).
+
+    Parameters
+    ----------
+    blocked : mapping
+        :func:`gmm_utils.fit_summary` of the blocked Gibbs fit on the same data and protocol.
+    sweep_seconds : float
+        Seconds per label sweep on those data. CPU seconds (``time_label_sweep(...,
+        clock="cpu")``) make the projection the sweeps' total work, shared perfectly over
+        the cores.
+    num_chains, num_warmup, num_samples : int
+        The protocol of the blocked fit (extra keys, such as ``seed``, are ignored, so
+        ``**COMPARISON_PROTOCOL`` can be passed as it is).
+    cores : int, optional
+        Cores the chains share; default ``min(usable_cores(), num_chains)``.
+
+    Returns
+    -------
+    dict
+        ``blocked`` with ``run_time`` (sampling after compilation) increased by the sweeps,
+        ``ess_per_run_second`` recomputed, and ``sweep_time`` (the seconds added); the wall
+        time and compilation are NaN: they were never measured.
+    """
+    from .devices import usable_cores
+
+    if not (np.isfinite(sweep_seconds) and sweep_seconds > 0):
+        raise ValueError(f"`sweep_seconds` must be a positive number, got {sweep_seconds!r}")
+    num_chains, num_warmup, num_samples = (
+        positive_int(name, value) for name, value in (("num_chains", num_chains), ("num_warmup", num_warmup), ("num_samples", num_samples))
+    )
+    cores = min(usable_cores(), num_chains) if cores is None else positive_int("cores", cores)
+    sweep_time = float(sweep_seconds) * (num_warmup + num_samples) * num_chains / cores
+    run_time = float(blocked["run_time"]) + sweep_time
+    nan = float("nan")
+    return {
+        **blocked,
+        "wall_time": nan,
+        "compile_time": nan,
+        "run_time": run_time,
+        "ess_per_second": nan,
+        "ess_per_run_second": float(blocked["min_ess_bulk"]) / run_time,
+        "sweep_time": sweep_time,
+    }
 
 
 def _sampling_options(num_chains: int, num_warmup: int, num_samples: int, seed: int, chain_method: str | None) -> dict[str, Any]:

@@ -14,6 +14,8 @@ no simulation: :func:`predictive_density_band` (the density over a grid, with a 
 band over draws), :func:`predictive_cdf` (the probability integral transform of the
 data), :func:`ecdf_band` (is an ECDF of PIT values inside its simultaneous band?) and
 :func:`assign_clusters` (which component a new point belongs to, with uncertainty).
+Components are Gaussian, or Student-t with the posterior's ``df`` when it has one (the
+fits of :func:`gmm_utils.student_t_mixture_model`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from numpyro.infer import Predictive
-from scipy.special import logsumexp, ndtr, softmax
+from scipy.special import gammaln, logsumexp, ndtr, softmax, stdtr
 
 from ._validation import finite_vector, positive_int
 from .inference import map_over_draws
-from .models import marginal_model
+from .models import latent_model, marginal_model
 
 
 def _check_prob(name: str, prob: Any) -> float:
@@ -64,13 +66,29 @@ def _parameters(idata: az.InferenceData) -> tuple[np.ndarray, np.ndarray, np.nda
     return weights, locs, scales
 
 
+def _degrees_of_freedom(idata: az.InferenceData, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``df`` broadcast to ``shape`` ``(chains, draws, k)`` if the posterior has it (Student-t components)."""
+    if "df" not in idata.posterior:
+        return None
+    df = np.asarray(idata.posterior["df"].values, dtype=float)
+    if df.shape == shape[:2]:
+        df = df[..., None]
+    if df.ndim != 3 or df.shape[:2] != shape[:2] or df.shape[2] not in (1, shape[2]):
+        raise ValueError(f"`df` must have shape (chains, draws) or (chains, draws, k) = {shape}, got {df.shape}")
+    if not np.all(np.isfinite(df) & (df > 0)):
+        raise ValueError("`df` must be positive and finite in every draw")
+    return np.broadcast_to(df, shape)
+
+
 def tail_share(x: Any, threshold: float = 3.0) -> np.ndarray:
     r"""Share of points more than ``threshold`` standard deviations from the mean, per data set.
 
     .. math:: T(x) = \frac{1}{n} \#\{i : |x_i - \bar x| > c\, s_x\}
 
-    A measure of tail mass. Its value for a Normal is 0.27% at :math:`c = 3`; a mixture of
-    well-separated components has lighter tails than that, heavy-tailed data heavier.
+    A measure of tail mass. Its value for a Normal is 0.27% at :math:`c = 3`. A mixture of
+    Normals can have less (well-separated components of equal spread: the components'
+    separation inflates the standard deviation) or more (unequal spreads: a wide
+    component makes the tails heavier); heavy-tailed data have more.
 
     Parameters
     ----------
@@ -124,7 +142,8 @@ def sample_posterior_predictive(
         Points per replicated data set; default the size of ``observed_data.x``.
     **model_kwargs
         Further model arguments (``ordered=True``, priors...). ``k`` defaults to the
-        number of components in the posterior.
+        number of components in the posterior. A posterior with ``df`` (a Student-t
+        mixture) is substituted with its ``df`` and needs its own ``model``.
 
     Returns
     -------
@@ -138,6 +157,12 @@ def sample_posterior_predictive(
     (4, 500, 2500)
     """
     weights, locs, scales = _parameters(_check_idata(idata))
+    df = _degrees_of_freedom(idata, weights.shape)
+    if df is not None and model in (marginal_model, latent_model):
+        raise ValueError(
+            "the posterior has `df` (Student-t components): pass the model that was fitted, "
+            "e.g. model=gmm_utils.student_t_mixture_model"
+        )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"`seed` must be an integer, got {seed!r}")
     if n is None:
@@ -150,6 +175,9 @@ def sample_posterior_predictive(
     posterior_samples = {
         name: value.reshape(chains * draws, k) for name, value in zip(("weights", "locs", "scales"), (weights, locs, scales))
     }
+    if df is not None:
+        df_draws = np.asarray(idata.posterior["df"].values)
+        posterior_samples["df"] = df_draws.reshape(chains * draws, *df_draws.shape[2:])
     predictive = Predictive(model, posterior_samples=posterior_samples, return_sites=["x"])
     replicated = np.asarray(predictive(jax.random.PRNGKey(seed), x=None, n=n, **model_kwargs)["x"])
     extended = idata.copy()
@@ -179,18 +207,26 @@ class DensityBand(NamedTuple):
     prob: float
 
 
-def _weighted_log_densities(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``log w_j + log N(x_i | mu_j, sigma_j)``: shape ``(draws, n, k)`` from ``(draws, k)`` and ``(n,)``.
+def _weighted_log_densities(
+    weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray, df: np.ndarray | None = None
+) -> np.ndarray:
+    """``log w_j + log p_j(x_i)``: shape ``(draws, n, k)`` from ``(draws, k)`` and ``(n,)``.
 
-    The same terms as :meth:`gmm_utils.MixtureGaussian.component_log_probs`, in NumPy:
-    these summaries run once per chapter on fixed arrays, where compiling a JAX function
-    would cost more than it saves.
+    ``p_j`` is ``N(mu_j, sigma_j)``, or with ``df`` (``(draws, k)``) the Student-t
+    ``t_df(mu_j, sigma_j)``. The Gaussian terms are those of
+    :meth:`gmm_utils.MixtureGaussian.component_log_probs`, in NumPy: these summaries run
+    once per chapter on fixed arrays, where compiling a JAX function would cost more
+    than it saves.
     """
     weights, locs, scales = (np.asarray(a, dtype=float)[:, None, :] for a in (weights, locs, scales))
     standardized = (x[None, :, None] - locs) / scales
     with np.errstate(divide="ignore"):  # a weight of exactly 0 gives log 0 = -inf, which is right
         log_weights = np.log(weights)
-    return log_weights - 0.5 * standardized**2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
+    if df is None:
+        return log_weights - 0.5 * standardized**2 - np.log(scales) - 0.5 * np.log(2 * np.pi)
+    df = np.asarray(df, dtype=float)[:, None, :]
+    log_norm = gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * np.log(df * np.pi)
+    return log_weights + log_norm - np.log(scales) - (df + 1) / 2 * np.log1p(standardized**2 / df)
 
 
 def _draws_on(idata: az.InferenceData, function: Callable[..., np.ndarray], x: Any, name: str = "x") -> np.ndarray:
@@ -199,25 +235,29 @@ def _draws_on(idata: az.InferenceData, function: Callable[..., np.ndarray], x: A
     ``x`` defaults to the fit's observed data; ``name`` is the argument named in errors.
     """
     weights, locs, scales = _parameters(_check_idata(idata))
+    df = _degrees_of_freedom(idata, weights.shape)
     if x is None:
         if "observed_data" not in idata.groups() or "x" not in idata.observed_data:
             raise ValueError(f"give the points `{name}`: `idata` has no observed_data `x`")
         x = idata.observed_data["x"].values
     x = finite_vector(name, x)
-    return map_over_draws(lambda w, m, s: function(w, m, s, x), weights, locs, scales)
+    if df is None:
+        return map_over_draws(lambda w, m, s: function(w, m, s, x), weights, locs, scales)
+    return map_over_draws(lambda w, m, s, d: function(w, m, s, x, d), weights, locs, scales, df)
 
 
-def _log_density(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return logsumexp(_weighted_log_densities(weights, locs, scales, x), axis=-1)
+def _log_density(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray, df: Any = None) -> np.ndarray:
+    return logsumexp(_weighted_log_densities(weights, locs, scales, x, df), axis=-1)
 
 
-def _cdf(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _cdf(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray, df: Any = None) -> np.ndarray:
     standardized = (x[None, :, None] - locs[:, None, :]) / scales[:, None, :]
-    return np.sum(np.asarray(weights, dtype=float)[:, None, :] * ndtr(standardized), axis=-1)
+    component_cdf = ndtr(standardized) if df is None else stdtr(np.asarray(df)[:, None, :], standardized)
+    return np.sum(np.asarray(weights, dtype=float)[:, None, :] * component_cdf, axis=-1)
 
 
-def _memberships(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return softmax(_weighted_log_densities(weights, locs, scales, x), axis=-1)
+def _memberships(weights: np.ndarray, locs: np.ndarray, scales: np.ndarray, x: np.ndarray, df: Any = None) -> np.ndarray:
+    return softmax(_weighted_log_densities(weights, locs, scales, x, df), axis=-1)
 
 
 def predictive_density_band(idata: az.InferenceData, grid: Any, *, prob: float = 0.9) -> DensityBand:

@@ -497,6 +497,15 @@ def test_timed_fit_refuses_a_gradient_timed_for_other_chains():
         bench.timed_fit("marginal", chain_method="sequential", gradient=parallel)
 
 
+def test_parallel_chains_plan_the_memory_of_one_chain():
+    x = np.linspace(-3, 3, 300)
+    options = {"x": x, "k": 3, "ordered": True, "repeats": 1, "num_points": 4}
+    parallel = bench.gradient_cost(marginal_model, chain_method="parallel", num_chains=1, **options)
+    alone = bench.gradient_cost(marginal_model, **options)
+    assert parallel.memory_bytes == pytest.approx(alone.memory_bytes, rel=0.01)
+    assert parallel.mean_potential == pytest.approx(alone.mean_potential, rel=1e-5)
+
+
 def test_gradient_cost_of_one_parallel_chain():
     cost = bench.gradient_cost(
         marginal_model,
@@ -518,8 +527,10 @@ def test_xla_reductions_are_faster_and_compute_the_same_gradient():
     (ynnpack,) = bench.gradient_cost_in_fresh_process(xla_reductions=False).values()
     assert xla.mean_potential == pytest.approx(ynnpack.mean_potential, rel=1e-5)
     assert xla.mean_gradient_sum == pytest.approx(ynnpack.mean_gradient_sum, rel=1e-5)
-    # About three times faster on the book's machines; a margin for noisy CI machines.
-    assert xla.wall_us < 0.8 * ynnpack.wall_us
+    # Over three times cheaper on the book's machines, so a 2x slowdown of either side
+    # (another program on the machine) cannot flip the order. CPU time, not wall time:
+    # the two processes run one after the other, and the load may change in between.
+    assert xla.cpu_us < ynnpack.cpu_us
 
 
 def test_gradient_cost_in_fresh_process_rejects_an_unknown_likelihood():
@@ -590,3 +601,64 @@ def test_the_command_line_rejects_unknown_formulations():
 def test_a_failing_row_reports_the_child_s_error_instead_of_raising():
     row = bench._run_in_subprocess({"formulation": "nope", "num_chains": 1}, timeout=120)
     assert row["formulation"] == "nope" and "`formulation` must be one of" in row["error"]
+
+
+def fake_benchmark_result(*, warm_wall: float) -> dict:
+    """A benchmark result with every row and gradient the timing claims read."""
+
+    def row(role, formulation="marginal", method="parallel", **values):
+        base = {"role": role, "formulation": formulation, "chain_method": method,
+                "wall_s": 10.0, "compile_s": 4.0, "gradients": 100_000, "ess_per_s": 1000.0,
+                "step_cpu_us": 30.0, "gradient_us": 25.0}
+        return {**base, **values}
+
+    def cost(cpu_us):
+        return {"cpu_us": cpu_us, "wall_us": cpu_us}
+
+    rows = [
+        row("main, cold cache", wall_s=12.0, compile_s=6.0, ess_per_s=900.0),
+        row("main, warm cache", wall_s=warm_wall, compile_s=1.0),
+        row("main, YNNPACK, cold cache", wall_s=20.0, ess_per_s=400.0),
+        row("grid", "mixture_same_family", step_cpu_us=40.0, gradient_us=55.0),
+        row("grid", "marginal", "vectorized", wall_s=16.0),
+        row("grid", "marginal", "sequential", wall_s=18.0),
+        {"role": "grid", "formulation": "enumeration", "chain_method": "parallel", "error": "x"},
+    ]
+    gradients = {
+        "xla": {"mixture_gaussian": cost(20.0), "mixture_same_family": cost(55.0), "fused": cost(22.0)},
+        "ynnpack": {"mixture_gaussian": cost(70.0), "fused": cost(35.0)},
+    }
+    return {"rows": rows, "gradients": gradients}
+
+
+def test_timing_claims_hold_on_a_benchmark_that_supports_them():
+    claims = bench.timing_claims(fake_benchmark_result(warm_wall=5.0))
+    assert len(claims) == 10 and all(claim["holds"] is True for claim in claims), claims
+    assert {claim["chapter"] for claim in claims} == {7, 8}
+
+
+def test_timing_claims_report_a_failed_and_a_missing_measurement():
+    result = fake_benchmark_result(warm_wall=13.0)  # the warm run slower than the cold one
+    result["gradients"]["ynnpack"] = {"error": "timed out"}
+    claims = {claim["claim"]: claim for claim in bench.timing_claims(result)}
+    assert claims["the main fit from a warm cache takes less wall time than from a cold one"]["holds"] is False
+    assert claims["XLA's own reductions make MixtureGaussian's gradient cheaper than YNNPACK's"]["holds"] is None
+    assert bench.timing_claims({"rows": []})[0]["holds"] is None
+
+
+def test_make_bench_fails_when_a_timing_claim_fails(monkeypatch, capsys):
+    result = fake_benchmark_result(warm_wall=13.0)
+    result.update(
+        pymc=[],
+        summary={},
+        machine={"cores": 2, "load_at_start": [0.1], "load_at_end": [0.2], "benchmark_seconds": 1.0},
+    )
+    result["claims"] = bench.timing_claims(result)
+    monkeypatch.setattr(bench, "run_benchmark", lambda plan, **options: result)
+    assert bench.main(["--formulations", "marginal"]) == 1
+    output = capsys.readouterr()
+    assert "[FAILS] chapter 7: the main fit from a warm cache" in output.out
+    assert "timing claim(s) of the chapters failed" in output.err
+    assert bench.main(["--formulations", "marginal", "--quick"]) == 0  # tiny runs: reported only
+    result["claims"] = bench.timing_claims(fake_benchmark_result(warm_wall=5.0))
+    assert bench.main(["--formulations", "marginal"]) == 0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -160,6 +162,92 @@ def test_a_fit_that_raises_is_reported_not_raised():
     assert result.command
 
 
+def test_fixes_name_the_interpreter_that_ran_the_check():
+    # A learner runs `.venv/bin/python -m gmm_utils.check`; a bare `python -m pip` would
+    # install into whatever `python` comes first on the PATH.
+    assert check.check_package("numpyro", "0.22.0", None, python=".venv/bin/python").command.startswith(
+        ".venv/bin/python -m pip install"
+    )
+    slow = check.check_fit(FitOutcome(seconds=2.0, max_rhat=1.5, chain_method="parallel"), python=".venv/bin/python")
+    assert slow.command.startswith(".venv/bin/python -m pip install --force-reinstall")
+    assert check.shown_python("/book/.venv/bin/python", cwd="/book") == ".venv/bin/python"
+    assert check.shown_python("/usr/bin/python3", cwd="/book") == "/usr/bin/python3"
+
+
+# --- the notebook interface: JupyterLab and its kernel ------------------------------
+
+
+def test_jupyter_is_looked_up_next_to_the_interpreter_unresolved():
+    assert check.jupyter_next_to("/book/.venv/bin/python") == Path("/book/.venv/bin/jupyter")
+    assert check.jupyter_next_to(sys.executable).parent == Path(sys.executable).parent
+
+
+def test_check_jupyterlab_passes_a_version():
+    outcome = check.CommandOutcome((".venv/bin/jupyter", "lab", "--version"), 0, "4.6.6")
+    result = check.check_jupyterlab(outcome)
+    assert result.ok
+    assert "4.6.6" in result.found
+
+
+def test_check_jupyterlab_fails_when_jupyter_is_missing(tmp_path):
+    outcome = check.run_command([tmp_path / "bin" / "jupyter", "lab", "--version"])
+    assert outcome.returncode is None
+    result = check.check_jupyterlab(outcome, python=".venv/bin/python")
+    assert not result.ok
+    assert "did not run" in result.found and "does not exist" in result.found
+    assert "JupyterLab" in result.fix
+    assert result.command == ".venv/bin/python -m pip install -r requirements.txt"
+
+
+def test_check_jupyterlab_fails_when_jupyter_has_no_lab(tmp_path):
+    # What a fresh environment without JupyterLab printed (issue 12): `jupyter` exists,
+    # `jupyter-lab` does not.
+    fake = tmp_path / "jupyter"
+    fake.write_text("#!/bin/sh\necho 'Jupyter command `jupyter-lab` not found.' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    result = check.check_jupyterlab(check.run_command([fake, "lab", "--version"]))
+    assert not result.ok
+    assert "exited with 1" in result.found and "`jupyter-lab` not found" in result.found
+    assert "pip install -r requirements.txt" in result.command
+
+
+def test_check_jupyterlab_fails_on_output_that_is_not_a_version(tmp_path):
+    fake = tmp_path / "jupyter"
+    fake.write_text("#!/bin/sh\necho 'usage: jupyter [-h]'\nexit 0\n")
+    fake.chmod(0o755)
+    assert not check.check_jupyterlab(check.run_command([fake, "lab", "--version"])).ok
+
+
+def test_check_kernel_passes_this_environment_and_fails_another():
+    assert check.check_kernel(check.KernelOutcome("python3", sys.prefix)).ok
+    other = check.check_kernel(check.KernelOutcome("python3", "/usr"), prefix="/book/.venv", jupyter=".venv/bin/jupyter")
+    assert not other.ok
+    assert "/usr" in other.found and "/book/.venv" in other.found
+    assert other.command == ".venv/bin/jupyter kernelspec remove -f python3"
+
+
+def test_a_missing_kernel_is_reported_with_the_install_command(tmp_path):
+    outcome = check.start_kernel("no-such-kernel-gmm", timeout=30, kernel_dirs=[tmp_path])
+    assert outcome.prefix is None and "NoSuchKernel" in outcome.error
+    result = check.check_kernel(outcome, python=".venv/bin/python")
+    assert not result.ok
+    assert result.command == ".venv/bin/python -m ipykernel install --sys-prefix --name no-such-kernel-gmm"
+
+
+def test_a_kernel_that_dies_is_reported_not_raised(tmp_path):
+    spec = tmp_path / "gmm-dies"
+    spec.mkdir()
+    argv = [sys.executable, "-c", "import sys; sys.exit(3)", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "dies", "language": "python"}))
+    outcome = check.start_kernel("gmm-dies", timeout=60, kernel_dirs=[tmp_path])
+    assert outcome.prefix is None
+    assert "died" in outcome.error, outcome.error
+    result = check.check_kernel(outcome)
+    assert not result.ok
+    assert "did not run `import gmm_utils`" in result.found
+    assert "--force-reinstall" in result.command
+
+
 # --- the report ---------------------------------------------------------------------
 
 
@@ -199,8 +287,8 @@ def test_exit_code_of_no_results_is_0():
 def test_the_command_checks_this_machine():
     """Run ``python -m gmm_utils.check`` once, in a fresh interpreter (JAX not started).
 
-    This environment is the pinned one, so Python, packages and devices must pass. The
-    fit must run and converge; on a loaded machine it may exceed its time limit, and
+    This environment is the pinned one, so Python, packages, JupyterLab, the notebooks'
+    kernel and devices must pass. The fit must run and converge; on a loaded machine it may exceed its time limit, and
     then the command must say so and exit 1.
     """
     result = subprocess.run(
@@ -208,8 +296,8 @@ def test_the_command_checks_this_machine():
     )
     out = result.stdout
     assert "Traceback" not in result.stderr, result.stderr
-    lines = {m.group(2): m.group(1) for m in re.finditer(r"^  (ok|FAIL)\s+(\S+(?: fit)?)\s", out, flags=re.M)}
-    expected = ["python", *check.PINNED_VERSIONS, "devices", "nuts fit"]
+    lines = {m.group(2): m.group(1) for m in re.finditer(r"^  (ok|FAIL)\s+(\S+(?: fit| lab)?)\s", out, flags=re.M)}
+    expected = ["python", *check.PINNED_VERSIONS, "jupyter lab", "kernel", "devices", "nuts fit"]
     assert sorted(lines) == sorted(expected), out
     assert all(lines[name] == "ok" for name in expected[:-1]), out
     assert re.search(r"^  (ok|FAIL)\s+devices\s+4 x cpu", out, flags=re.M), out

@@ -11,6 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 import numpyro.distributions as dist
 import pytest
 from numpyro.distributions import biject_to, constraints
@@ -231,3 +232,295 @@ def test_order_statistics_density_integrates_to_one():
 def test_order_statistics_bad_input(arguments, error, message):
     with pytest.raises(error, match=message):
         OrderStatistics(*arguments)
+
+
+# --- NumPyro's contract: shapes, jit, vmap, pytrees, gradients, cdf, validation ---------
+
+KEY = jax.random.PRNGKey(0)
+MIXTURE = {"loc": np.array([-1.0, 1.0, 4.0]), "scale": np.array([0.2, 0.9, 0.5]), "mixing_probs": np.array([0.2, 0.3, 0.5])}
+
+
+def batched_mixture(batch_shape=(2,), k=3, seed=11):
+    return MixtureGaussian(*map(jnp.asarray, random_parameters(np.random.default_rng(seed), batch_shape, k)))
+
+
+def order_statistics(k=3):
+    return OrderStatistics(dist.Normal(0.5, 2.0), k)
+
+
+def finite_difference_gradient(f, x, step=1e-6):
+    """Central differences of a scalar function of an array, in float64."""
+    x = np.asarray(x, dtype=float)
+    gradient = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        shift = np.zeros_like(x)
+        shift[index] = step
+        gradient[index] = (float(f(jnp.asarray(x + shift))) - float(f(jnp.asarray(x - shift)))) / (2 * step)
+    return gradient
+
+
+@pytest.mark.parametrize(
+    ("make", "batch_shape", "event_shape"),
+    [(lambda: batched_mixture((2,)), (2,), ()), (lambda: batched_mixture(()), (), ()), (order_statistics, (), (3,))],
+    ids=["mixture-batch-2", "mixture-scalar", "order-statistics"],
+)
+def test_sample_and_expand_shapes_follow_batch_and_event_shape(make, batch_shape, event_shape):
+    d = make()
+    assert (d.batch_shape, d.event_shape) == (batch_shape, event_shape)
+    assert d.sample(KEY).shape == batch_shape + event_shape
+    assert d.sample(KEY, (5, 4)).shape == (5, 4) + batch_shape + event_shape
+    expanded = d.expand((3,) + batch_shape)
+    assert isinstance(expanded, dist.ExpandedDistribution)
+    assert (expanded.batch_shape, expanded.event_shape) == ((3,) + batch_shape, event_shape)
+    draws = expanded.sample(KEY, (6,))
+    assert draws.shape == (6, 3) + batch_shape + event_shape
+    log_prob = expanded.log_prob(draws)
+    assert log_prob.shape == (6, 3) + batch_shape
+    np.testing.assert_allclose(log_prob, d.log_prob(draws), rtol=1e-6)  # the same distribution, repeated
+    assert d.expand(batch_shape) is d
+    if batch_shape:  # a batch axis longer than 1 cannot change length, as in NumPyro
+        with pytest.raises(ValueError, match="Cannot broadcast"):
+            d.expand((batch_shape[0] + 1,) + batch_shape[1:])
+
+
+def test_expand_fills_a_batch_axis_of_length_one():
+    mixture = batched_mixture((2, 1))
+    expanded = mixture.expand((2, 5))
+    draws = expanded.sample(KEY, (3,))
+    assert draws.shape == (3, 2, 5)
+    np.testing.assert_allclose(expanded.log_prob(draws), mixture.log_prob(draws), rtol=1e-6)
+
+
+def test_infer_shapes_agrees_with_the_constructed_shapes():
+    mixture = MixtureGaussian(jnp.zeros((4, 3)), jnp.ones((1, 3)), jnp.ones(3) / 3)
+    assert MixtureGaussian.infer_shapes(loc=(4, 3), scale=(1, 3), mixing_probs=(3,)) == (
+        mixture.batch_shape,
+        mixture.event_shape,
+    )
+    with pytest.raises(NotImplementedError):  # as for NumPyro's Independent and mixtures: shapes need k
+        OrderStatistics.infer_shapes()
+
+
+def test_construction_and_log_prob_under_jit():
+    x = jnp.linspace(-3.0, 6.0, 7)
+    scale, weights = jnp.asarray(MIXTURE["scale"]), jnp.asarray(MIXTURE["mixing_probs"])
+    jitted = jax.jit(lambda loc: MixtureGaussian(loc, scale, weights).log_prob(x))
+    for loc in (MIXTURE["loc"], MIXTURE["loc"] + 1.0):  # the second call reuses the compiled code
+        np.testing.assert_allclose(jitted(jnp.asarray(loc)), MixtureGaussian(loc, scale, weights).log_prob(x), rtol=1e-6)
+    value = jnp.array([-1.0, 0.5, 3.0])
+    jitted_prior = jax.jit(lambda s: OrderStatistics(dist.Normal(0.0, s), 3).log_prob(value))
+    assert float(jitted_prior(2.0)) == pytest.approx(float(OrderStatistics(dist.Normal(0.0, 2.0), 3).log_prob(value)), rel=1e-6)
+
+
+@pytest.mark.parametrize("make", [batched_mixture, order_statistics], ids=["mixture", "order-statistics"])
+def test_distributions_pass_through_jit_as_pytrees(make):
+    d = make()
+    draws = d.sample(KEY, (4,))
+    np.testing.assert_allclose(jax.jit(lambda d, v: d.log_prob(v))(d, draws), d.log_prob(draws), rtol=1e-6)
+    np.testing.assert_allclose(jax.jit(lambda d, key: d.sample(key, (4,)))(d, KEY), draws, rtol=1e-6, atol=1e-7)
+    rebuilt = jax.jit(lambda d: d)(d)  # a distribution returned from jitted code
+    assert type(rebuilt) is type(d) and rebuilt.batch_shape == d.batch_shape and rebuilt.event_shape == d.event_shape
+
+
+def test_log_prob_under_vmap_over_batched_parameters():
+    rng = np.random.default_rng(5)
+    loc, scale, weights = map(jnp.asarray, random_parameters(rng, (6,), 3))
+    x = jnp.asarray(rng.normal(0.0, 3.0, 10))
+    per_member = jax.vmap(lambda l, s, w: MixtureGaussian(l, s, w).log_prob(x))(loc, scale, weights)
+    assert per_member.shape == (6, 10)
+    batched = MixtureGaussian(loc, scale, weights).log_prob(x[:, None])  # (10, 6)
+    np.testing.assert_allclose(per_member, batched.T, rtol=1e-6)
+    # vmap over the sample keys, and over one parameter with the others shared.
+    keys = jax.random.split(KEY, 5)
+    assert jax.vmap(lambda key: MixtureGaussian(loc, scale, weights).sample(key, (2,)))(keys).shape == (5, 2, 6)
+    shared = jax.vmap(lambda l: MixtureGaussian(l, scale[0], weights[0]).log_prob(0.3))(loc)
+    np.testing.assert_allclose(shared, MixtureGaussian(loc, scale[0], weights[0]).log_prob(0.3), rtol=1e-6)
+    scales = jnp.array([0.5, 1.0, 3.0])
+    value = jnp.array([-1.0, 0.5, 3.0])
+    prior = jax.vmap(lambda s: OrderStatistics(dist.Normal(0.0, s), 3).log_prob(value))(scales)
+    expected = [float(OrderStatistics(dist.Normal(0.0, s), 3).log_prob(value)) for s in scales]
+    np.testing.assert_allclose(prior, expected, rtol=1e-6)
+
+
+def test_pytree_flatten_unflatten_round_trip():
+    mixture = batched_mixture((2,))
+    leaves, treedef = jax.tree_util.tree_flatten(mixture)
+    assert len(leaves) == 3  # loc, scale and mixing_probs; the shapes are static (aux data)
+    assert sorted(leaf.shape for leaf in leaves) == [(2, 3)] * 3
+    rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
+    assert type(rebuilt) is MixtureGaussian
+    assert (rebuilt.batch_shape, rebuilt.event_shape) == (mixture.batch_shape, mixture.event_shape)
+    for name in ("loc", "scale", "mixing_probs"):
+        np.testing.assert_array_equal(getattr(rebuilt, name), getattr(mixture, name))
+    x = jnp.linspace(-2.0, 2.0, 5)[:, None]
+    np.testing.assert_array_equal(rebuilt.log_prob(x), mixture.log_prob(x))
+    shifted = jax.tree_util.tree_map(lambda leaf: leaf, mixture)
+    np.testing.assert_array_equal(shifted.cdf(x), mixture.cdf(x))
+
+    prior = order_statistics(4)
+    leaves, treedef = jax.tree_util.tree_flatten(prior)
+    assert sorted(float(leaf) for leaf in leaves) == [0.5, 2.0]  # the base's loc and scale; k is static
+    rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
+    assert type(rebuilt) is OrderStatistics and rebuilt.k == 4 and rebuilt.event_shape == (4,)
+    assert rebuilt.support is constraints.ordered_vector
+    value = jnp.array([-1.0, 0.0, 0.5, 3.0])
+    assert float(rebuilt.log_prob(value)) == float(prior.log_prob(value))
+
+
+def test_gradients_equal_finite_differences():
+    loc, scale, weights = (MIXTURE[name] for name in ("loc", "scale", "mixing_probs"))
+    x = np.linspace(-3.0, 6.0, 9)
+    with jax.enable_x64(True):
+        functions = {
+            "loc": lambda l: MixtureGaussian(l, scale, weights).log_prob(x).sum(),
+            "scale": lambda s: MixtureGaussian(loc, s, weights).log_prob(x).sum(),
+            # A raw partial derivative: off the simplex, log p = log sum_j w_j N_j.
+            "mixing_probs": lambda w: MixtureGaussian(loc, scale, w, validate_args=False).log_prob(x).sum(),
+            "value": lambda v: MixtureGaussian(loc, scale, weights).log_prob(v).sum(),
+            "cdf value": lambda v: MixtureGaussian(loc, scale, weights).cdf(v).sum(),
+            "cdf loc": lambda l: MixtureGaussian(l, scale, weights).cdf(x).sum(),
+        }
+        points = {"loc": loc, "scale": scale, "mixing_probs": weights, "value": x, "cdf value": x, "cdf loc": loc}
+        for name, f in functions.items():
+            automatic = np.asarray(jax.grad(f)(jnp.asarray(points[name])))
+            np.testing.assert_allclose(automatic, finite_difference_gradient(f, points[name]), rtol=1e-6, atol=1e-8, err_msg=name)
+        # The CDF's derivative is the density.
+        density = np.exp(np.asarray(MixtureGaussian(loc, scale, weights).log_prob(x)))
+        np.testing.assert_allclose(np.asarray(jax.vmap(jax.grad(functions["cdf value"]))(jnp.asarray(x))), density, rtol=1e-9)
+
+        value = np.array([-1.0, 0.5, 3.0])
+        prior = {
+            "value": lambda v: OrderStatistics(dist.Normal(0.5, 2.0), 3).log_prob(v),
+            "base scale": lambda s: OrderStatistics(dist.Normal(0.5, s), 3).log_prob(jnp.asarray(value)),
+            "cdf value": lambda v: OrderStatistics(dist.Normal(0.5, 2.0), 3).cdf(v),
+            "cdf base loc": lambda m: OrderStatistics(dist.Normal(m, 2.0), 3).cdf(jnp.asarray(value)),
+        }
+        points = {"value": value, "base scale": np.array(2.0), "cdf value": value, "cdf base loc": np.array(0.5)}
+        for name, f in prior.items():
+            automatic = np.asarray(jax.grad(f)(jnp.asarray(points[name])))
+            np.testing.assert_allclose(automatic, finite_difference_gradient(f, points[name]), rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize(("batch_shape", "value_shape"), [((), (11,)), ((2, 3), (5, 2, 3)), ((3,), (4, 1))])
+def test_mixture_cdf_matches_scipy_for_every_batch_shape(batch_shape, value_shape):
+    rng = np.random.default_rng(len(value_shape))
+    loc, scale, weights = random_parameters(rng, batch_shape, 3)
+    value = rng.normal(0.0, 4.0, value_shape)
+    expected = (weights * stats.norm.cdf(value[..., None], loc, scale)).sum(axis=-1)
+    with jax.enable_x64(True):
+        mixture = MixtureGaussian(jnp.asarray(loc), jnp.asarray(scale), jnp.asarray(weights))
+        cdf = np.asarray(mixture.cdf(jnp.asarray(value)))
+        jitted = np.asarray(jax.jit(lambda d, v: d.cdf(v))(mixture, jnp.asarray(value)))
+    assert cdf.shape == np.broadcast_shapes(value_shape, batch_shape)
+    np.testing.assert_allclose(cdf, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(jitted, expected, rtol=0, atol=1e-12)
+
+
+def multinomial_order_statistics_cdf(x_sorted, k, loc, scale):
+    """P(X_(i) <= x_i for all i) for increasing x: a sum of SciPy multinomial probabilities."""
+    import itertools
+
+    cells = np.diff(np.concatenate([[0.0], stats.norm.cdf(x_sorted, loc, scale), [1.0]]))
+    total = 0.0
+    for counts in itertools.product(range(k + 1), repeat=k + 1):
+        if sum(counts) == k and all(np.cumsum(counts)[i] >= i + 1 for i in range(k)):
+            total += stats.multinomial.pmf(counts, k, cells)
+    return total
+
+
+def test_order_statistics_cdf_matches_scipy():
+    rng = np.random.default_rng(2)
+    cdf = jax.jit(lambda d, value: d.cdf(value))  # one compilation per k, not one per operation
+    with jax.enable_x64(True):
+        # k = 2 in closed form: 2 F(x1) F(x2) - F(x1)^2 for x1 <= x2, and F(x2)^2 otherwise.
+        values = rng.normal(0.0, 3.0, (50, 2))
+        f1, f2 = stats.norm.cdf(values[:, 0], 0.5, 2.0), stats.norm.cdf(values[:, 1], 0.5, 2.0)
+        expected = np.where(values[:, 0] <= values[:, 1], 2 * f1 * f2 - f1**2, f2**2)
+        prior = OrderStatistics(dist.Normal(0.5, 2.0), 2)
+        np.testing.assert_allclose(np.asarray(cdf(prior, jnp.asarray(values))), expected, rtol=0, atol=1e-12)
+        # k = 1, 3, 4 against the multinomial sum, at sorted points; and at the extremes.
+        for k in (1, 3, 4):
+            prior = OrderStatistics(dist.Normal(0.5, 2.0), k)
+            points = np.sort(rng.normal(0.0, 3.0, (8, k)), axis=-1)
+            expected = [multinomial_order_statistics_cdf(p, k, 0.5, 2.0) for p in points]
+            extremes = np.stack([np.full(k, 40.0), np.r_[-40.0, np.zeros(k - 1)]])
+            np.testing.assert_allclose(
+                np.asarray(cdf(prior, jnp.asarray(np.concatenate([points, extremes])))),
+                [*expected, 1.0, 0.0],
+                rtol=0,
+                atol=1e-12,
+            )
+
+
+def test_order_statistics_cdf_matches_its_definition_at_unsorted_points():
+    # The definition, by simulation: the share of sorted draws with every mu_(i) <= x_i.
+    prior = order_statistics(3)
+    draws = np.asarray(prior.sample(jax.random.PRNGKey(3), (400_000,)), dtype=float)
+    for point in ([1.0, -0.5, 2.0], [0.0, 3.0, 1.0], [-1.0, 0.0, 4.0]):
+        share = np.mean(np.all(draws <= np.array(point), axis=-1))
+        cdf = float(prior.cdf(jnp.array(point)))
+        assert abs(share - cdf) < 5 * math.sqrt(cdf * (1 - cdf) / draws.shape[0]) + 1e-6, (point, share, cdf)
+
+
+@pytest.mark.parametrize("d", [batched_mixture(), order_statistics()], ids=["mixture", "order-statistics"])
+def test_icdf_is_not_available_and_says_why(d):
+    with pytest.raises(NotImplementedError, match="icdf: .*(no closed-form|no inverse)"):
+        d.icdf(jnp.array(0.5))
+
+
+BAD = [
+    ({"scale": [0.2, -0.9, 0.5]}, "`scale` must be positive"),
+    ({"scale": [-0.5]}, "`scale` must be positive"),  # broadcast to every component
+    ({"mixing_probs": [0.2, 0.3, 0.6]}, "`mixing_probs` must lie on the simplex"),
+    ({"loc": [-1.0, np.nan, 4.0]}, "`loc` must be finite"),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), BAD)
+def test_validate_args_raises_inside_jit_for_concrete_values(changes, message):
+    arguments = {name: np.asarray(value) for name, value in {**GOOD, **changes}.items()}
+    with pytest.raises(ValueError, match=message):
+        MixtureGaussian(**arguments, validate_args=True)
+    with pytest.raises(ValueError, match=message):
+        jax.jit(lambda: MixtureGaussian(**arguments, validate_args=True).log_prob(0.0))()
+    # NumPyro's global switch, on by default in NumPyro 0.22, decides when the argument is
+    # left out. (pytest.raises goes inside: the context does not restore after an error.)
+    with numpyro.validation_enabled(True):
+        with pytest.raises(ValueError, match=message):
+            jax.jit(lambda: MixtureGaussian(**arguments).log_prob(0.0))()
+    with numpyro.validation_enabled(False):
+        assert not MixtureGaussian(**arguments)._validate_args
+
+
+def test_numpyro_itself_validates_concrete_values_inside_jit():
+    # The behaviour we match: NumPyro's Normal raises inside jit from concrete values ...
+    with pytest.raises(ValueError, match="invalid scale"):
+        jax.jit(lambda: dist.Normal(0.0, np.array([1.0, -1.0]), validate_args=True).log_prob(0.0))()
+    # ... and cannot check traced ones, which a sampler's are: the check is skipped.
+    assert np.isnan(jax.jit(lambda s: dist.Normal(0.0, s, validate_args=True).log_prob(0.0))(-1.0))
+    bad_scale = jnp.array([0.2, -0.9, 0.5])
+    traced = jax.jit(lambda s: MixtureGaussian(jnp.asarray(GOOD["loc"]), s, jnp.asarray(GOOD["mixing_probs"]), validate_args=True).log_prob(0.0))
+    assert np.isnan(float(traced(bad_scale)))
+    with pytest.raises(RuntimeError, match="inside jitted code"):  # an explicit strict check cannot skip
+        jax.jit(lambda s: MixtureGaussian(jnp.asarray(GOOD["loc"]), s, jnp.asarray(GOOD["mixing_probs"])).validate_args())(bad_scale)
+
+
+def test_order_statistics_validates_its_base_eagerly_and_inside_jit():
+    with pytest.raises(ValueError, match="invalid scale"):
+        OrderStatistics(dist.Normal(0.0, -1.0, validate_args=False), 3, validate_args=True)
+    with pytest.raises(ValueError, match="invalid scale"):
+        jax.jit(lambda: OrderStatistics(dist.Normal(0.0, -1.0, validate_args=False), 3, validate_args=True).log_prob(jnp.zeros(3)))()
+    OrderStatistics(dist.Normal(0.0, -1.0, validate_args=False), 3, validate_args=False)  # unchecked
+    OrderStatistics(dist.Normal(0.0, 1.0), 3, validate_args=True)
+
+
+def test_order_statistics_support_follows_the_base():
+    assert OrderStatistics(dist.StudentT(3.0), 2).support is constraints.ordered_vector
+    positive = OrderStatistics(dist.LogNormal(0.0, 1.0), 3)
+    assert positive.support is constraints.positive_ordered_vector
+    assert positive.has_rsample and OrderStatistics(dist.Normal(), 2).has_rsample
+    unconstrained = jnp.array([-3.0, 0.5, -1.0])
+    value = biject_to(positive.support)(unconstrained)
+    assert bool(jnp.all(value > 0)) and bool(jnp.all(value[1:] > value[:-1]))
+    with pytest.raises(ValueError, match="real line or on the positive half-line"):
+        OrderStatistics(dist.Uniform(0.0, 1.0), 2)

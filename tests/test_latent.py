@@ -1,6 +1,11 @@
-"""Tests of gmm_utils.latent: the three runners of the latent formulation, and the label sweep timer."""
+"""Tests of gmm_utils.latent: the three runners of the latent formulation, their kernels, the label sweep
+timer, the projection of DiscreteHMCGibbs, and the one protocol by which chapters 2 and 3 compare them."""
 
 from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +16,7 @@ from scipy.special import logsumexp
 
 import gmm_utils
 from gmm_utils import init_to_data, label_conditional_gibbs_fn, run_blocked_gibbs, run_discrete_gibbs, run_enumerated
+from numpyro.infer import NUTS, DiscreteHMCGibbs, HMCGibbs
 
 DATA = gmm_utils.simulate_gmm(n=60, seed=7)
 TRUTH = {"weights": jnp.asarray(DATA.weights), "locs": jnp.asarray(DATA.locs), "scales": jnp.asarray(DATA.scales)}
@@ -89,8 +95,72 @@ def test_gibbs_runners_validate_settings():
 
 
 def test_time_label_sweep_grows_with_n():
-    small = gmm_utils.time_label_sweep(DATA.x[:20], DATA.weights, DATA.locs, DATA.scales, repeats=2)
-    large = gmm_utils.time_label_sweep(np.tile(DATA.x, 10), DATA.weights, DATA.locs, DATA.scales, repeats=2)
+    # 30 times the points: a sweep costs O(n^2), hundreds of times more; a bound of "more"
+    # leaves a margin no busy machine can eat (CPU seconds do not count waiting).
+    small = gmm_utils.time_label_sweep(DATA.x[:20], DATA.weights, DATA.locs, DATA.scales, repeats=2, clock="cpu")
+    large = gmm_utils.time_label_sweep(np.tile(DATA.x, 10), DATA.weights, DATA.locs, DATA.scales, repeats=2,
+                                       clock="cpu")
     assert 0 < small < large
+    assert gmm_utils.time_label_sweep(DATA.x, DATA.weights, DATA.locs, DATA.scales, repeats=1) > 0
     with pytest.raises(ValueError, match="`repeats` must be a positive integer"):
         gmm_utils.time_label_sweep(DATA.x, DATA.weights, DATA.locs, DATA.scales, repeats=0)
+    with pytest.raises(ValueError, match="`clock` must be 'wall' or 'cpu'"):
+        gmm_utils.time_label_sweep(DATA.x, DATA.weights, DATA.locs, DATA.scales, clock="gpu")
+
+
+def test_kernels_are_numpyros_own():
+    discrete = gmm_utils.discrete_gibbs_kernel(modified=True, dense_mass=False)
+    assert isinstance(discrete, DiscreteHMCGibbs) and discrete._modified
+    assert isinstance(discrete.inner_kernel, NUTS) and not discrete.inner_kernel._dense_mass
+    blocked = gmm_utils.blocked_gibbs_kernel(DATA.x, target_accept_prob=0.9)
+    assert isinstance(blocked, HMCGibbs) and list(blocked._gibbs_sites) == ["z"]
+    assert blocked.inner_kernel._target_accept_prob == 0.9
+
+
+def summary(run_time, ess=400.0):
+    return {"wall_time": run_time + 5.0, "compile_time": 5.0, "run_time": run_time, "min_ess_bulk": ess,
+            "min_ess_tail": ess, "ess_per_second": ess / (run_time + 5.0), "ess_per_run_second": ess / run_time,
+            "max_rhat": 1.02, "divergences": 0}
+
+
+def test_project_discrete_gibbs_adds_the_sweeps_to_the_sampling_time():
+    blocked = summary(run_time=2.0)
+    projected = gmm_utils.project_discrete_gibbs(blocked, 0.1, num_chains=4, num_warmup=500, num_samples=1000,
+                                                 seed=42, cores=2)
+    sweeps = 0.1 * 1500 * 4 / 2  # seconds per sweep x iterations x chains / cores
+    assert projected["sweep_time"] == pytest.approx(sweeps)
+    assert projected["run_time"] == pytest.approx(2.0 + sweeps)
+    assert projected["ess_per_run_second"] == pytest.approx(400.0 / (2.0 + sweeps))
+    # Same chain as blocked Gibbs: same ESS and R-hat; times it never measured are NaN.
+    assert projected["min_ess_bulk"] == 400.0 and projected["max_rhat"] == 1.02
+    assert np.isnan(projected["compile_time"]) and np.isnan(projected["wall_time"])
+    assert gmm_utils.speedup(blocked, projected) == pytest.approx((2.0 + sweeps) / 2.0)
+    with pytest.raises(ValueError, match="`sweep_seconds` must be a positive number"):
+        gmm_utils.project_discrete_gibbs(blocked, 0.0, num_chains=4, num_warmup=1, num_samples=1)
+
+
+CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
+
+
+def chapter_code(pattern):
+    (path,) = CHAPTERS.glob(pattern)
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+
+
+def test_chapters_2_and_3_compare_under_one_protocol_with_one_function():
+    # The ratio both chapters report (enumeration over blocked Gibbs, effective draws per
+    # second of sampling after compilation) must come from the same protocol and the same
+    # function in both, so that only the noise of timing can make them differ.
+    protocol = gmm_utils.COMPARISON_PROTOCOL
+    assert set(protocol) == {"num_chains", "num_warmup", "num_samples", "seed"} and protocol["num_chains"] > 1
+    for pattern in ("02_*.ipynb", "03_*.ipynb"):
+        code = chapter_code(pattern)
+        assert re.search(r"SAMPLING = dict\(gmm_utils\.COMPARISON_PROTOCOL\)", code), pattern
+        assert "gmm_utils.speedup(enumerated, blocked)" in code, pattern
+        assert "gmm_utils.compare_fits(" in code and "gmm_utils.project_discrete_gibbs(" in code, pattern
+        assert re.search(r"RANDOM_SEED = (\d+)", code).group(1) == str(protocol["seed"]), pattern
+        # The comparison's fits run with the protocol itself, never a variant of it.
+        for runner in ("run_blocked_gibbs", "run_enumerated"):
+            call = re.search(runner + r"\(\s*data\.x,[^)]*\)", code).group(0)
+            assert "**SAMPLING" in call, (pattern, call)

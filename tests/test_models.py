@@ -18,7 +18,7 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import gmm_utils
-from gmm_utils import latent_model, marginal_model
+from gmm_utils import latent_model, marginal_model, student_t_mixture_model
 
 X = np.array([-1.2, -0.8, 0.5, 1.1, 3.7, 4.2, 4.4])
 PARAMS = {"weights": np.array([0.2, 0.3, 0.5]), "locs": np.array([-1.0, 1.0, 4.0]), "scales": np.array([0.2, 0.9, 0.5])}
@@ -142,3 +142,67 @@ def test_marginal_model_recovers_the_seed_parameters():
     for name, truth in (("weights", data.weights), ("locs", data.locs), ("scales", data.scales)):
         low, high = np.quantile(draws[name][:, order], [0.005, 0.995], axis=0)
         assert np.all((low <= truth) & (truth <= high)), (name, low, high, truth)
+
+
+# ---------------------------------------------------------------------------------------
+# The Student-t mixture (chapter 5)
+
+T_PARAMS = {**PARAMS, "df": np.array(4.5)}
+
+
+def test_student_t_prior_predictive_sites_and_shapes():
+    draws = Predictive(student_t_mixture_model, num_samples=6)(jax.random.PRNGKey(0), n=40, k=4, ordered=True)
+    assert {name: tuple(value.shape) for name, value in draws.items()} == {
+        "weights": (6, 4), "locs": (6, 4), "scales": (6, 4), "df": (6,), "x": (6, 40)
+    }
+    np.testing.assert_allclose(draws["weights"].sum(axis=-1), 1.0, rtol=1e-5)
+    assert bool(jnp.all(draws["scales"] > 0)) and bool(jnp.all(draws["df"] > 0))
+    assert bool(jnp.all(jnp.diff(draws["locs"], axis=-1) > 0))
+    assert bool(jnp.all(jnp.isfinite(draws["x"])))
+
+
+def test_student_t_log_joint_matches_scipy():
+    with jax.enable_x64(True):
+        params = {name: jnp.asarray(value) for name, value in T_PARAMS.items()}
+        value, trace = log_density(student_t_mixture_model, (), {"x": jnp.asarray(X), "k": 3}, params)
+    w, m, s, df = (T_PARAMS[n] for n in ("weights", "locs", "scales", "df"))
+    expected = (
+        stats.dirichlet.logpdf(w, np.ones(3)) + stats.norm.logpdf(m, 0.0, 10.0).sum()
+        + stats.halfcauchy.logpdf(s, 0.0, 10.0).sum()
+        + stats.gamma.logpdf(df, a=2.0, scale=1 / 0.1)  # Gamma(2, rate 0.1)
+        + logsumexp(np.log(w) + stats.t.logpdf(X[:, None], df, m, s), axis=1).sum()
+    )
+    assert float(value) == pytest.approx(expected, abs=1e-6)
+    # The likelihood is NumPyro's own MixtureSameFamily(Categorical, StudentT).
+    fn = trace["x"]["fn"]
+    fn = getattr(fn, "base_dist", fn)
+    assert isinstance(fn, dist.MixtureSameFamily)
+    assert isinstance(fn.mixing_distribution, dist.CategoricalProbs)
+    assert isinstance(fn.component_distribution, dist.StudentT)
+
+
+def test_student_t_model_approaches_the_gaussian_mixture_for_large_df():
+    with jax.enable_x64(True):
+        params = {name: jnp.asarray(value) for name, value in PARAMS.items()}
+        gaussian, _ = log_density(marginal_model, (), {"x": jnp.asarray(X), "k": 3}, params)
+        student, _ = log_density(student_t_mixture_model, (), {"x": jnp.asarray(X), "k": 3},
+                                 {**params, "df": jnp.asarray(1e7)})
+    df_prior = stats.gamma.logpdf(1e7, a=2.0, scale=10.0)
+    assert float(student) - df_prior == pytest.approx(float(gaussian), abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({}, ValueError, "give the data `x`, or the number of points `n`"),
+        ({"x": [1.0, np.nan]}, ValueError, "`x` must be finite"),
+        ({"x": X, "k": 0}, ValueError, "`k` must be a positive integer"),
+        ({"x": X, "df_prior": 3.0}, TypeError, "`df_prior` must be a NumPyro distribution"),
+        ({"x": X, "df_prior": dist.Gamma(jnp.ones(2), 0.1)}, ValueError, "`df_prior` must have batch_shape ()"),
+        ({"x": X, "df_prior": dist.Normal(10.0, 1.0)}, ValueError, "`df_prior` must have positive support"),
+        ({"x": X, "loc_prior": 3.0}, TypeError, "`loc_prior` must be a NumPyro distribution"),
+    ],
+)
+def test_student_t_bad_input_names_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        handlers.seed(student_t_mixture_model, 0)(**kwargs)

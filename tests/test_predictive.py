@@ -392,3 +392,51 @@ def test_elpd_by_chain_does_not_repeat_the_pareto_warning_for_each_chain():
         warnings.simplefilter("error")  # ... elpd_by_chain does not
         by_chain = elpd_by_chain(idata)
     assert by_chain.shape == (2,) and np.isfinite(by_chain).all()
+
+
+# ---------------------------------------------------------------------------------------
+# Student-t components: every helper uses them when the posterior has `df`
+
+DF = 3.5
+
+
+def fixed_student_t_idata(chains: int = 2, draws: int = 4, x: np.ndarray | None = None):
+    idata = fixed_idata(chains=chains, draws=draws, x=x)
+    idata.posterior["df"] = (("chain", "draw"), np.full((chains, draws), DF))
+    return idata
+
+
+def student_t_pdf(x):
+    return stats.t.pdf((np.asarray(x)[:, None] - LOCS) / SCALES, DF) / SCALES @ WEIGHTS
+
+
+def test_density_band_and_pit_use_student_t_components_when_the_posterior_has_df():
+    x = np.linspace(-3.0, 8.0, 23)
+    band = predictive_density_band(fixed_student_t_idata(), x)
+    np.testing.assert_allclose(band.mean, student_t_pdf(x), rtol=1e-6)
+    assert np.max(np.abs(band.mean - true_pdf(x))) > 1e-3  # not the Gaussian mixture's
+    expected_cdf = stats.t.cdf((x[:, None] - LOCS) / SCALES, DF) @ WEIGHTS
+    np.testing.assert_allclose(predictive_cdf(fixed_student_t_idata(), x), expected_cdf, rtol=1e-6)
+    table = assign_clusters(fixed_student_t_idata(), [4.0, 12.0])
+    np.testing.assert_allclose(table["log_density"], np.log(student_t_pdf([4.0, 12.0])), rtol=1e-6)
+
+
+def test_sample_posterior_predictive_needs_the_student_t_model_for_a_student_t_fit():
+    idata = fixed_student_t_idata(draws=3, x=np.zeros(4000))
+    with pytest.raises(ValueError, match="model=gmm_utils.student_t_mixture_model"):
+        sample_posterior_predictive(idata)
+    replicated = sample_posterior_predictive(idata, gmm_utils.student_t_mixture_model, seed=2)
+    values = replicated.posterior_predictive["x"].values
+    assert values.shape == (2, 3, 4000)
+    # Student-t components: far more points beyond 5 scales of their component than Normal ones would give
+    # (P(|t_3.5| > 5) is about 1%, P(|N| > 5) about 6e-7), and a PIT ECDF inside its band.
+    pit = predictive_cdf(fixed_student_t_idata(), values[0, 0])
+    assert ecdf_band(pit).inside
+    assert np.mean(np.abs((values[0, 0, :, None] - LOCS) / SCALES).min(axis=1) > 5) > 0.002
+
+
+def test_df_must_be_positive_and_have_the_posterior_shape():
+    idata = fixed_idata(x=np.zeros(5))
+    idata.posterior["df"] = (("chain", "draw"), np.full((2, 5), -1.0))
+    with pytest.raises(ValueError, match="`df` must be positive"):
+        predictive_cdf(idata)
