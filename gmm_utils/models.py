@@ -23,7 +23,7 @@ from ._validation import finite_vector, positive_int
 from .distributions import MixtureGaussian, OrderStatistics
 
 #: Default prior on the degrees of freedom of :func:`student_t_mixture_model`: Gamma(2, 0.1),
-#: mean 20, a common weakly informative choice (Juárez and Steel 2010).
+#: mean 20, the weakly informative choice of Juárez and Steel (2010, JBES 28:52-66).
 DEFAULT_DF_PRIOR = (2.0, 0.1)
 
 
@@ -94,7 +94,7 @@ def marginal_model(
 
     .. math::
         w &\sim \text{Dirichlet}(1, \dots, 1), \quad
-        \mu_j \sim \mathcal{N}(0, 10^2), \quad \sigma_j \sim \text{HalfCauchy}(10) \\
+        \mu_j \sim \mathcal{N}(0, 10), \quad \sigma_j \sim \text{HalfCauchy}(10) \\
         x_i \mid w, \mu, \sigma &\sim \textstyle\sum_{j} w_j\, \mathcal{N}(\mu_j, \sigma_j)
 
     Parameters
