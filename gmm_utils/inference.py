@@ -127,7 +127,9 @@ def compile_then_run(chain_method: str, timings: dict[str, float]) -> Callable[[
     return transform
 
 
-def map_over_draws(fn: Callable[..., Any], *arrays: Any, chunk_size: int = 256) -> np.ndarray:
+def map_over_draws(
+    fn: Callable[..., Any], *arrays: Any, chunk_size: int = 256, leading_ndim: int | None = None
+) -> np.ndarray:
     """Apply ``fn`` to blocks of posterior draws and stack the results.
 
     Posterior arrays have leading axes ``(chains, draws)`` (or any leading shape); this
@@ -143,13 +145,17 @@ def map_over_draws(fn: Callable[..., Any], *arrays: Any, chunk_size: int = 256) 
         ``(chains, draws, k)``: the leading shape is everything but the last axis.
     chunk_size : int
         Draws per call.
+    leading_ndim : int, optional
+        How many leading axes index the draws, when the arrays' events differ in rank (a
+        scalar ``df`` of shape ``(chains, draws)`` beside ``locs`` of shape
+        ``(chains, draws, k)``: ``leading_ndim=2``). Default: all axes but the last.
 
     Returns
     -------
     numpy.ndarray, shape (*leading, ...)
     """
     arrays = tuple(np.asarray(a) for a in arrays)
-    leading = arrays[0].shape[:-1]
+    leading = arrays[0].shape[:-1] if leading_ndim is None else arrays[0].shape[:leading_ndim]
     flat = [a.reshape((-1,) + a.shape[len(leading):]) for a in arrays]
     total = flat[0].shape[0]
     blocks = [np.asarray(fn(*(a[start : start + chunk_size] for a in flat))) for start in range(0, total, chunk_size)]
@@ -333,15 +339,14 @@ def model_log_likelihood(
     if len(leading) != 2 or any(value.shape[:2] != leading for value in arrays.values()):
         raise ValueError("every `posterior` array must have the leading shape (chains, draws)")
     chunk_size = positive_int("chunk_size", chunk_size)
-    flat = {name: value.reshape((-1,) + value.shape[2:]) for name, value in arrays.items()}
-    first = {name: value[0] for name, value in flat.items()}
+    first = {name: value[0, 0] for name, value in arrays.items()}
     trace = handlers.trace(handlers.seed(handlers.substitute(model, data=first), 0)).get_trace(**model_kwargs)
     if site not in trace or trace[site]["type"] != "sample" or not trace[site]["is_observed"]:
         raise LogLikelihoodUnavailable(f"the model has no observed sample site {site!r}")
     for name, node in trace.items():
         if node["type"] != "sample" or node["is_observed"]:
             continue
-        if name not in flat:
+        if name not in arrays:
             raise LogLikelihoodUnavailable(f"the posterior has no draws of the model's site {name!r}")
         if getattr(node["fn"], "is_discrete", False) or node.get("infer", {}).get("enumerate"):
             raise LogLikelihoodUnavailable(
@@ -354,18 +359,13 @@ def model_log_likelihood(
             f"site {site!r} must be a vector of points with one log density each, got value shape "
             f"{value.shape} and log density shape {shape}"
         )
-    kwargs = dict(model_kwargs)
+    kwargs, names = dict(model_kwargs), list(arrays)
 
     @jax.jit
-    def block(samples: dict[str, jax.Array]) -> jax.Array:
-        return numpyro_log_likelihood(model, samples, parallel=True, **kwargs)[site]
+    def block(*values: jax.Array) -> jax.Array:
+        return numpyro_log_likelihood(model, dict(zip(names, values)), parallel=True, **kwargs)[site]
 
-    total = next(iter(flat.values())).shape[0]
-    blocks = [
-        np.asarray(block({name: value[start : start + chunk_size] for name, value in flat.items()}))
-        for start in range(0, total, chunk_size)
-    ]
-    return np.concatenate(blocks, axis=0).reshape(leading + value.shape)
+    return map_over_draws(block, *arrays.values(), chunk_size=chunk_size, leading_ndim=2)
 
 
 def to_inference_data(
