@@ -49,7 +49,7 @@ $(BENCH_STAMP): bench/requirements-pymc.txt
 	touch $(BENCH_STAMP)
 
 bench: $(STAMP) $(BENCH_STAMP)
-	$(BIN)/python -m gmm_utils.benchmark --pymc-python $(BENCH_VENV)/bin/python --json $(BENCH_JSON)
+	$(BIN)/python bench/run.py --pymc-python $(BENCH_VENV)/bin/python --json $(BENCH_JSON)
 
 # Each chapter executed in a fresh kernel from one new, empty JAX cache (no jupyter-cache):
 # what a newcomer's first `make book` costs. `TIMINGS_FLAGS=--isolated` gives every chapter

@@ -2,7 +2,7 @@
 
 PyMC is not a dependency of the book: ``make bench`` installs it into its own virtual
 environment (``.venv-bench``, pinned by ``bench/requirements-pymc.txt``) and
-``python -m gmm_utils.benchmark --pymc-python .venv-bench/bin/python`` runs this script
+``python bench/run.py --pymc-python .venv-bench/bin/python`` runs this script
 there. It reads the data from an ``.npy`` file and writes the draws, the sampler
 statistics and the timings to an ``.npz`` file; the book's ArviZ then computes ESS and
 R-hat from those draws, so both samplers are scored by the same code.

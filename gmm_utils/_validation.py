@@ -59,3 +59,23 @@ def mixture_parameters(
     if np.any(scales <= 0):
         raise ValueError(f"`scales` must be positive, got {scales}")
     return weights, locs, scales
+
+
+def nonnegative_number(name: str, value: Any) -> float:
+    """Return ``value`` as a finite non-negative ``float``, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r}")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"`{name}` must be finite and non-negative, got {value!r}")
+    return float(value)
+
+
+def inference_data(idata: Any, group: str | None = "posterior") -> Any:
+    """Return ``idata`` if it is an ``arviz.InferenceData`` holding ``group``, else raise naming ``idata``."""
+    import arviz as az  # only when called: importing gmm_utils imports NumPy only
+
+    if not isinstance(idata, az.InferenceData):
+        raise TypeError(f"`idata` must be an arviz.InferenceData, got {type(idata).__name__}")
+    if group is not None and group not in idata.groups():
+        raise ValueError(f"`idata` has no {group} group")
+    return idata

@@ -1,44 +1,12 @@
-"""Check a learner's machine before the workshop: ``python -m gmm_utils.check``.
+"""Check a learner's machine before the workshop: ``.venv/bin/python -m gmm_utils.check``.
 
-Run it in a terminal from the book's repository, with the book's environment active::
-
-    python -m gmm_utils.check
-
-It checks, in this order,
-
-1. the Python version (3.11 or newer);
-2. the installed version of every package pinned in ``requirements.txt`` (read from
-   the repository next to this package when it is there, else the copy of the pins in
-   :data:`PINNED_VERSIONS`);
-3. the notebook interface a learner opens the chapters with: that ``jupyter lab
-   --version`` runs with the ``jupyter`` next to this Python (the README's
-   ``.venv/bin/jupyter lab chapters/``), and that the ``python3`` kernel JupyterLab
-   would start runs in this environment and imports ``gmm_utils``;
-4. that JAX gets :data:`WANTED_DEVICES` CPU devices, so four chains run in parallel
-   (the command sets the count itself, before JAX starts, as every chapter does);
-5. a tiny NUTS fit of :func:`gmm_utils.marginal_model` (four chains, 200 points, two
-   components) that must finish in under :data:`FIT_TIME_LIMIT` seconds, compilation
-   included, and converge (R-hat below :data:`FIT_MAX_RHAT`);
-
-then prints one line per check and, at the end, a numbered list of what is wrong with
-the command that fixes each item. The exit code is 0 when everything passed and 1
-otherwise, so a workshop set-up script can test it.
-
-Every check is a pure function of what was measured (``check_python("3.10.4")``,
-``check_fit(FitOutcome(seconds=20.0, ...))``), so each can be tested with a fake
-failing input; only :func:`main` looks at the real machine. The fixes name the
-interpreter that ran the check (``.venv/bin/python -m pip ...``), so that a learner who
-copies one installs into the book's environment, not into whatever ``python`` is first
-on the ``PATH``.
-
-Examples
---------
->>> check_python("3.10.4").ok
-False
->>> check_package("numpyro", pinned="0.22.0", installed="0.22.0").ok
-True
->>> exit_code([check_device_count(4, "cpu"), check_device_count(1, "cpu")])
-1
+From the book's repository, it checks the Python version; every package pinned in
+``requirements.txt`` (the one place the pins live); that JupyterLab and the ``python3`` kernel
+it would start run in this environment and import ``gmm_utils``; that JAX gets
+:data:`WANTED_DEVICES` CPU devices; and a tiny NUTS fit, which must converge within
+:data:`FIT_TIME_LIMIT` seconds. It prints one line per check and a numbered list of fixes,
+each with its command (naming the interpreter that ran the check), and exits with 1 if any
+check failed. Each ``check_*`` function is pure, so tests feed it fake failures.
 """
 
 from __future__ import annotations
@@ -51,7 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,36 +34,10 @@ WANTED_DEVICES = 4
 FIT_TIME_LIMIT = 15.0
 #: The tiny fit is easy (two well-separated, ordered components): its chains must agree.
 FIT_MAX_RHAT = 1.05
-
-#: The pins of the repository's ``requirements.txt``, used when that file is not next to
-#: the package (e.g. ``gmm_utils`` installed without the repository). A test keeps the
-#: two equal.
-PINNED_VERSIONS: dict[str, str] = {
-    "jupyter-book": "1.0.4.post1",
-    "jax": "0.10.2",
-    "jaxlib": "0.10.2",
-    "numpyro": "0.22.0",
-    "funsor": "0.4.8",
-    "arviz": "0.23.4",
-    "numpy": "2.4.6",
-    "scipy": "1.17.1",
-    "pandas": "3.1.1",
-    "matplotlib": "3.11.2",
-    "seaborn": "0.13.2",
-    "nbval": "0.11.0",
-    "jupyterlab": "4.6.6",
-    "pytest": "9.2.0",
-    "sphinx-exercise": "1.2.1",
-    "sphinx-mathjax-offline": "0.0.2",
-}
-
-#: The kernel JupyterLab starts for the chapters (their notebooks name it).
+#: The kernel JupyterLab starts for the chapters, and seconds allowed for it and for ``jupyter lab``.
 KERNEL_NAME = "python3"
-#: Seconds allowed for ``jupyter lab --version`` and for the kernel to start and answer.
 NOTEBOOK_TIMEOUT = 120.0
-
-#: The repository's ``requirements.txt`` (it exists when the package is used from a
-#: clone, as ``pip install -e .`` does).
+#: The repository's ``requirements.txt``, the book's pins (there when the package is used from a clone).
 REQUIREMENTS_FILE = Path(__file__).resolve().parent.parent / "requirements.txt"
 
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#]+)")
@@ -103,22 +45,8 @@ _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;#
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one check.
-
-    Attributes
-    ----------
-    name : str
-        What was checked, e.g. ``"python"``, ``"numpyro"``, ``"devices"``, ``"nuts fit"``.
-    ok : bool
-        Whether the check passed.
-    found : str
-        What was found, in words (shown on the check's line).
-    fix : str
-        How to fix it, when ``ok`` is false (shown in the list at the end).
-    command : str
-        The shell command that fixes it, if there is one (printed on its own line, to
-        copy and paste).
-    """
+    """One check's outcome: its ``name``, whether it is ``ok``, what was ``found``, and, when
+    it failed, the ``fix`` in words and the shell ``command`` that makes it (if there is one)."""
 
     name: str
     ok: bool
@@ -129,17 +57,8 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class FitOutcome:
-    """What the tiny NUTS fit measured.
-
-    Attributes
-    ----------
-    seconds : float
-        Wall time of the fit, compilation included.
-    max_rhat : float
-        Largest rank-normalized R-hat over the ``weights``, ``locs`` and ``scales``.
-    chain_method : str
-        How the chains ran: ``"parallel"`` (one device per chain) or ``"vectorized"``.
-    """
+    """What the tiny NUTS fit measured: wall ``seconds`` (compilation included), the largest
+    R-hat, and the ``chain_method`` (``"parallel"``: one device per chain)."""
 
     seconds: float
     max_rhat: float
@@ -148,17 +67,8 @@ class FitOutcome:
 
 @dataclass(frozen=True)
 class CommandOutcome:
-    """What running one command gave.
-
-    Attributes
-    ----------
-    command : tuple of str
-        The command, program first.
-    returncode : int or None
-        Its exit code; ``None`` when the program does not exist or did not finish.
-    output : str
-        What it printed (stdout, then stderr), or why it did not run.
-    """
+    """What running ``command`` gave: its ``returncode`` (``None`` if it did not run or
+    finish) and its ``output`` (stdout, then stderr), or why it did not run."""
 
     command: tuple[str, ...]
     returncode: int | None
@@ -167,49 +77,26 @@ class CommandOutcome:
 
 @dataclass(frozen=True)
 class KernelOutcome:
-    """What starting a Jupyter kernel and importing ``gmm_utils`` in it gave.
-
-    Attributes
-    ----------
-    name : str
-        The kernel's name (``"python3"``).
-    prefix : str or None
-        ``sys.prefix`` as the kernel reported it after ``import gmm_utils``: the
-        environment it runs in. ``None`` when it did not get that far.
-    error : str
-        Why not, when ``prefix`` is ``None``.
-    """
+    """What starting kernel ``name`` and importing ``gmm_utils`` in it gave: the kernel's
+    ``sys.prefix`` (its environment), or ``None`` and the ``error``."""
 
     name: str
     prefix: str | None
     error: str = ""
 
 
-def _reinstall(python: str = "python") -> str:
-    """The command that reinstalls the pinned environment with ``python``."""
+def _failed(name: str, found: str, fix: str, command: str = "") -> CheckResult:
+    return CheckResult(name, False, found, fix, command)
+
+
+def _reinstall(python: str) -> str:
     return f"{python} -m pip install --force-reinstall -r requirements.txt"
 
 
-def normalize_name(name: str) -> str:
-    """A package name in PEP 503 form: ``Sphinx_Exercise`` -> ``sphinx-exercise``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def parse_requirements(text: str) -> dict[str, str]:
-    """The exact pins (``name==version``) of a requirements file.
+    """The exact pins (``name==version``) of a requirements file, names in PEP 503 form.
 
-    Comments, blank lines, options (``-e .``, ``-r other.txt``) and requirements that
-    are not exact pins are skipped. Names are normalized (:func:`normalize_name`).
-
-    Parameters
-    ----------
-    text : str
-        The content of a ``requirements.txt``.
-
-    Returns
-    -------
-    dict of str to str
-        Package name to pinned version, in file order.
+    Comments, options (``-e .``) and requirements that are not exact pins are skipped.
 
     Examples
     --------
@@ -218,238 +105,108 @@ def parse_requirements(text: str) -> dict[str, str]:
     """
     if not isinstance(text, str):
         raise TypeError(f"`text` must be the text of a requirements file, got {type(text).__name__}")
-    pins = {}
-    for line in text.splitlines():
-        match = _PIN.match(line)
-        if match:
-            pins[normalize_name(match.group(1))] = match.group(3)
-    return pins
+    matches = (_PIN.match(line) for line in text.splitlines())
+    return {re.sub(r"[-_.]+", "-", m.group(1)).lower(): m.group(3) for m in matches if m}
 
 
-def load_pins(path: Path | None = REQUIREMENTS_FILE) -> tuple[dict[str, str], str]:
-    """The pins to check against, and where they came from.
-
-    Parameters
-    ----------
-    path : pathlib.Path or None
-        A ``requirements.txt``. If it is ``None`` or does not exist, the pins embedded
-        in this module (:data:`PINNED_VERSIONS`) are used.
-
-    Returns
-    -------
-    pins : dict of str to str
-        Package name to pinned version.
-    source : str
-        The file read, or a note that the embedded pins were used.
-    """
-    if path is not None and Path(path).is_file():
-        return parse_requirements(Path(path).read_text(encoding="utf-8")), str(path)
-    return dict(PINNED_VERSIONS), "the pins embedded in gmm_utils/check.py (no requirements.txt found)"
+def load_pins(path: str | os.PathLike[str] = REQUIREMENTS_FILE) -> dict[str, str]:
+    """The pins of the requirements file ``path`` (FileNotFoundError outside a clone of the book)."""
+    return parse_requirements(Path(path).read_text(encoding="utf-8"))
 
 
 def check_python(version: str | None = None, minimum: tuple[int, int] = MIN_PYTHON) -> CheckResult:
-    """Python must be ``minimum`` or newer.
-
-    Parameters
-    ----------
-    version : str, optional
-        A version such as ``"3.11.7"``. Default: the running Python.
-    minimum : tuple of int
-        ``(major, minor)``.
-
-    Examples
-    --------
-    >>> check_python("3.12.1").ok, check_python("3.10.4").ok
-    (True, False)
-    """
+    """Python ``version`` (default: this one) must be ``minimum`` or newer."""
     version = platform.python_version() if version is None else version
     parts = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
     if len(parts) < 2:
         raise ValueError(f"`version` must look like '3.11.7', got {version!r}")
     need = ".".join(map(str, minimum))
+    found = f"{version} (need {need} or newer)"
     if parts >= minimum:
-        return CheckResult("python", True, f"{version} (need {need} or newer)")
-    return CheckResult(
-        "python",
-        False,
-        f"{version} (need {need} or newer)",
-        f"Install Python {need} or newer (python.org, your package manager, or `uv python install {need}`), "
-        "then make the book's environment again with it, from the repository:",
-        f"python{need} -m venv .venv && .venv/bin/python -m pip install -r requirements.txt",
-    )
+        return CheckResult("python", True, found)
+    return _failed("python", found, f"Install Python {need} or newer (python.org, your package manager, or "
+                   f"`uv python install {need}`), then make the book's environment again with it:",
+                   f"python{need} -m venv .venv && .venv/bin/python -m pip install -r requirements.txt")
 
 
 def _same_version(installed: str, pinned: str) -> bool:
     try:
-        from packaging.version import InvalidVersion, Version
-    except ImportError:  # pragma: no cover - packaging comes with pip and Sphinx
-        return installed == pinned
-    try:
+        from packaging.version import Version
+
         return Version(installed) == Version(pinned)
-    except InvalidVersion:
+    except (ImportError, ValueError):  # no packaging, or not a PEP 440 version
         return installed == pinned
 
 
-def check_package(
-    name: str, pinned: str, installed: str | None, requirements: str = "requirements.txt", python: str = "python"
-) -> CheckResult:
-    """The installed version of ``name`` must be the pinned one.
+def check_package(name: str, pinned: str, installed: str | None, requirements: str = "requirements.txt",
+                  python: str = "python") -> CheckResult:
+    """The ``installed`` version of ``name`` (``None`` or ``"not installed"`` if missing) must be ``pinned``.
 
-    Parameters
-    ----------
-    name : str
-        Package name, as pinned.
-    pinned : str
-        The version in ``requirements.txt``.
-    installed : str or None
-        The installed version; ``None`` or ``"not installed"`` if it is missing.
-    requirements : str
-        The requirements file to name in the fix.
-    python : str
-        The interpreter to name in the fix (the one that runs the check).
-
-    Examples
-    --------
-    >>> check_package("arviz", pinned="0.23.4", installed="0.20.0").ok
-    False
+    The fix installs ``requirements`` with ``python``.
     """
+    command = f"{python} -m pip install -r {requirements}"
     if installed in (None, "not installed"):
-        return CheckResult(
-            name,
-            False,
-            f"not installed (pinned {pinned})",
-            f"{name} is missing. Install the book's pinned environment:",
-            f"{python} -m pip install -r {requirements}",
-        )
+        return _failed(name, f"not installed (pinned {pinned})", f"{name} is missing. Install the pinned "
+                       "environment:", command)
     if _same_version(installed, pinned):
         return CheckResult(name, True, f"{installed} (pinned {pinned})")
-    return CheckResult(
-        name,
-        False,
-        f"{installed} (pinned {pinned})",
-        f"{name} {installed} is installed but the book is tested with {pinned}. Install the pinned versions:",
-        f"{python} -m pip install -r {requirements}",
-    )
+    return _failed(name, f"{installed} (pinned {pinned})", f"{name} {installed} is installed but the book is "
+                   f"tested with {pinned}. Install the pinned versions:", command)
 
 
-def check_packages(
-    pins: Mapping[str, str],
-    installed: Mapping[str, str | None] | None = None,
-    requirements: str = "requirements.txt",
-    python: str = "python",
-) -> list[CheckResult]:
-    """:func:`check_package` for every pin.
-
-    Parameters
-    ----------
-    pins : mapping of str to str
-        Package name to pinned version (:func:`load_pins`).
-    installed : mapping of str to str or None, optional
-        Package name to installed version. Default: look each one up in this Python.
-    requirements : str
-        The requirements file to name in the fixes.
-    python : str
-        The interpreter to name in the fixes.
-    """
-    if installed is None:
-        installed = package_versions(tuple(pins))
+def check_packages(pins: Mapping[str, str], installed: Mapping[str, str | None] | None = None,
+                   requirements: str = "requirements.txt", python: str = "python") -> list[CheckResult]:
+    """:func:`check_package` for every pin; ``installed`` defaults to this environment's versions."""
+    installed = package_versions(tuple(pins)) if installed is None else installed
     return [check_package(name, pin, installed.get(name), requirements, python) for name, pin in pins.items()]
 
 
-def run_command(command: Sequence[str | os.PathLike], timeout: float = NOTEBOOK_TIMEOUT) -> CommandOutcome:
-    """Run ``command`` and record what happened; never raises for a missing program.
+def check_requirements_file(path: str | os.PathLike[str]) -> CheckResult:
+    """The requirements file must be there: without it no package version can be checked."""
+    if Path(path).is_file():
+        return CheckResult("requirements", True, str(path))
+    return _failed("requirements", f"{path} not found, so no package version was checked",
+                   "The pins live in the book repository's requirements.txt. Run the check in a clone of the "
+                   "repository (with its environment), or pass the file with --requirements PATH:",
+                   "git clone https://github.com/gmm-numpyro/gmm-numpyro-book")
 
-    Examples
-    --------
-    >>> run_command(["/no/such/program", "--version"]).returncode is None
-    True
-    """
+
+def run_command(command: Sequence[str | os.PathLike[str]], timeout: float = NOTEBOOK_TIMEOUT) -> CommandOutcome:
+    """Run ``command`` and record what happened; never raises for a missing program."""
     command = tuple(str(part) for part in command)
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        return CommandOutcome(command, None, f"{command[0]} does not exist")
-    except PermissionError:
-        return CommandOutcome(command, None, f"{command[0]} is not executable")
+    except OSError as error:  # no such program, or not executable
+        return CommandOutcome(command, None, f"{command[0]}: {error.strerror}")
     except subprocess.TimeoutExpired:
         return CommandOutcome(command, None, f"no answer within {timeout:g} s")
     return CommandOutcome(command, result.returncode, (result.stdout + result.stderr).strip())
 
 
-def jupyter_next_to(python: str | os.PathLike = sys.executable) -> Path:
-    """The ``jupyter`` command installed with ``python`` (``.venv/bin/jupyter`` for ``.venv/bin/python``).
-
-    The path is not resolved: a virtual environment's ``python`` is a link to the base
-    interpreter, whose folder holds no ``jupyter`` of the environment.
-    """
+def jupyter_next_to(python: str | os.PathLike[str] = sys.executable) -> Path:
+    """The ``jupyter`` installed with ``python``, not resolved (a venv's ``python`` links elsewhere)."""
     return Path(python).with_name("jupyter.exe" if os.name == "nt" else "jupyter")
 
 
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else "no output"
-
-
 def check_jupyterlab(outcome: CommandOutcome, python: str = "python") -> CheckResult:
-    """``jupyter lab --version`` must run and print a version.
-
-    It runs the JupyterLab a learner starts with ``.venv/bin/jupyter lab chapters/``
-    (without starting a server). Without JupyterLab, ``jupyter lab`` prints "Jupyter
-    command `jupyter-lab` not found" and exits 1.
-
-    Parameters
-    ----------
-    outcome : CommandOutcome
-        What ``<bin>/jupyter lab --version`` gave (:func:`run_command`), or a fake one.
-    python : str
-        The interpreter to name in the fix.
-
-    Examples
-    --------
-    >>> check_jupyterlab(CommandOutcome(("jupyter", "lab", "--version"), 0, "4.6.6")).ok
-    True
-    >>> check_jupyterlab(CommandOutcome(("jupyter", "lab", "--version"), 1,
-    ...                                 "Jupyter command `jupyter-lab` not found.")).ok
-    False
-    """
+    """``jupyter lab --version`` (the JupyterLab of ``.venv/bin/jupyter lab chapters/``) must print a version."""
     shown = " ".join(outcome.command)
-    version = outcome.output.strip().splitlines()[-1].strip() if outcome.output.strip() else ""
-    if outcome.returncode == 0 and re.fullmatch(r"\d+\.\d+\S*", version):
-        return CheckResult("jupyter lab", True, f"{version} ({shown})")
-    if outcome.returncode is None:
-        found = f"`{shown}` did not run: {outcome.output}"
-    else:
-        found = f"`{shown}` exited with {outcome.returncode}: {_first_line(outcome.output)}"
-    return CheckResult(
-        "jupyter lab",
-        False,
-        found,
-        "JupyterLab, the notebook interface the chapters are opened with (`.venv/bin/jupyter lab "
-        "chapters/`), does not run from this environment. Install the pinned packages, JupyterLab "
-        "included, into the environment that runs this check:",
-        f"{python} -m pip install -r requirements.txt",
-    )
+    lines = [line.strip() for line in outcome.output.splitlines() if line.strip()]
+    if outcome.returncode == 0 and lines and re.fullmatch(r"\d+\.\d+\S*", lines[-1]):
+        return CheckResult("jupyter lab", True, f"{lines[-1]} ({shown})")
+    found = (f"`{shown}` did not run: {outcome.output}" if outcome.returncode is None
+             else f"`{shown}` exited with {outcome.returncode}: {lines[0] if lines else 'no output'}")
+    return _failed("jupyter lab", found, "JupyterLab, which the chapters are opened with, does not run from this "
+                   "environment. Install the pinned packages, JupyterLab included, into it:",
+                   f"{python} -m pip install -r requirements.txt")
 
 
-def start_kernel(
-    name: str = KERNEL_NAME, timeout: float = NOTEBOOK_TIMEOUT, kernel_dirs: Sequence[str | os.PathLike] | None = None
-) -> KernelOutcome:
-    """Start the kernel ``name`` as JupyterLab would, import ``gmm_utils`` in it, and stop it.
+def start_kernel(name: str = KERNEL_NAME, timeout: float = NOTEBOOK_TIMEOUT,
+                 kernel_dirs: Sequence[str | os.PathLike[str]] | None = None) -> KernelOutcome:
+    """Start kernel ``name`` as JupyterLab would, import ``gmm_utils`` in it, and stop it.
 
-    JupyterLab started from this environment finds kernels with the same
-    ``jupyter_client`` and the same search path as this process, and runs a spec whose
-    command is ``python`` with its own interpreter, which is this one; so this is the
-    kernel a learner's notebooks get. The kernel's own output is discarded.
-
-    Parameters
-    ----------
-    name : str
-        The kernel's name.
-    timeout : float
-        Seconds for the kernel to start, and again for it to run the import.
-    kernel_dirs : sequence of path-like, optional
-        Look for kernel specs only here (and ipykernel's own ``python3``), not on
-        Jupyter's path: for tests.
+    JupyterLab finds kernels with this ``jupyter_client`` and search path, so this is the kernel a
+    learner's notebooks get. ``timeout`` is for the start and the import; ``kernel_dirs`` for tests.
     """
     try:
         from jupyter_client.kernelspec import KernelSpecManager
@@ -464,22 +221,13 @@ def start_kernel(
         client = manager.client()
         client.start_channels()
         client.wait_for_ready(timeout=timeout)
-        printed: list[str] = []
-        errors: list[str] = []
-
-        def collect(message: dict) -> None:
-            content = message["content"]
-            if message["msg_type"] == "stream":
-                printed.append(content["text"])
-            elif message["msg_type"] == "error":
-                errors.append(f"{content['ename']}: {content['evalue']}")
-
-        client.execute_interactive(
-            "import sys, gmm_utils; print(sys.prefix)", timeout=timeout, output_hook=collect, allow_stdin=False
-        )
-        if errors:
-            return KernelOutcome(name, None, errors[0])
-        lines = "".join(printed).split()
+        replies: list[dict] = []
+        client.execute_interactive("import sys, gmm_utils; print(sys.prefix)", timeout=timeout,
+                                   output_hook=replies.append, allow_stdin=False)
+        for reply in replies:
+            if reply["msg_type"] == "error":
+                return KernelOutcome(name, None, f"{reply['content']['ename']}: {reply['content']['evalue']}")
+        lines = "".join(r["content"]["text"] for r in replies if r["msg_type"] == "stream").split()
         return KernelOutcome(name, lines[-1] if lines else None, "" if lines else "the kernel printed nothing")
     except Exception as error:  # no such kernel, a kernel that dies or hangs: report it
         return KernelOutcome(name, None, f"{type(error).__name__}: {error}")
@@ -490,157 +238,64 @@ def start_kernel(
             manager.shutdown_kernel(now=True)
 
 
-def check_kernel(
-    outcome: KernelOutcome, prefix: str = sys.prefix, python: str = "python", jupyter: str = "jupyter"
-) -> CheckResult:
-    """The notebooks' kernel must start, import ``gmm_utils`` and run in this environment.
+def check_kernel(outcome: KernelOutcome, prefix: str = sys.prefix, python: str = "python",
+                 jupyter: str = "jupyter") -> CheckResult:
+    """The notebooks' kernel must start, import ``gmm_utils`` and run in this environment (``prefix``).
 
-    A ``python3`` kernel spec elsewhere on Jupyter's path (for example in
-    ``~/.local/share/jupyter/kernels``) shadows this environment's own; its notebooks
-    would then run another Python, without the book's pinned packages.
-
-    Parameters
-    ----------
-    outcome : KernelOutcome
-        What :func:`start_kernel` gave, or a fake one.
-    prefix : str
-        ``sys.prefix`` of the environment the kernel must run in (this one).
-    python, jupyter : str
-        The interpreter and the ``jupyter`` command to name in the fix.
-
-    Examples
-    --------
-    >>> check_kernel(KernelOutcome("python3", "/env"), prefix="/env").ok
-    True
-    >>> check_kernel(KernelOutcome("python3", "/usr"), prefix="/env").ok
-    False
+    A ``python3`` kernel spec elsewhere on Jupyter's path (e.g. ``~/.local/share/jupyter``)
+    would shadow this environment's own and run the chapters without the pinned packages.
     """
+    name = outcome.name
+    if outcome.prefix is None and "NoSuchKernel" in outcome.error:
+        return _failed("kernel", f"no kernel named '{name}'", f"JupyterLab finds no '{name}' kernel to run "
+                       "the chapters. Install this environment's kernel:",
+                       f"{python} -m ipykernel install --sys-prefix --name {name}")
     if outcome.prefix is None:
-        if "NoSuchKernel" in outcome.error:
-            return CheckResult(
-                "kernel",
-                False,
-                f"no kernel named '{outcome.name}'",
-                f"JupyterLab finds no '{outcome.name}' kernel to run the chapters. Install this "
-                "environment's kernel:",
-                f"{python} -m ipykernel install --sys-prefix --name {outcome.name}",
-            )
-        return CheckResult(
-            "kernel",
-            False,
-            f"'{outcome.name}' did not run `import gmm_utils`: {outcome.error}",
-            f"The '{outcome.name}' kernel JupyterLab would start for the chapters failed to start or "
-            "to import gmm_utils. Reinstall the pinned environment:",
-            _reinstall(python),
-        )
+        return _failed("kernel", f"'{name}' did not run `import gmm_utils`: {outcome.error}", f"The '{name}' "
+                       "kernel failed to start or to import gmm_utils. Reinstall the pinned environment:",
+                       _reinstall(python))
     if os.path.realpath(outcome.prefix) != os.path.realpath(prefix):
-        return CheckResult(
-            "kernel",
-            False,
-            f"'{outcome.name}' runs in {outcome.prefix}, not in this environment ({prefix})",
-            f"Another '{outcome.name}' kernel spec comes first on Jupyter's path (`{jupyter} kernelspec "
-            "list` shows where), so notebooks would run without the book's pinned packages. Remove it; "
-            "this environment's own kernel is then used:",
-            f"{jupyter} kernelspec remove -f {outcome.name}",
-        )
-    return CheckResult("kernel", True, f"'{outcome.name}' starts in this environment and imports gmm_utils")
+        return _failed("kernel", f"'{name}' runs in {outcome.prefix}, not in this environment ({prefix})",
+                       f"Another '{name}' kernel spec comes first on Jupyter's path (`{jupyter} kernelspec "
+                       "list` shows where). Remove it; this environment's own kernel is then used:",
+                       f"{jupyter} kernelspec remove -f {name}")
+    return CheckResult("kernel", True, f"'{name}' starts in this environment and imports gmm_utils")
 
 
 def check_device_count(count: int, backend: str, wanted: int = WANTED_DEVICES) -> CheckResult:
-    """JAX must see ``wanted`` CPU devices, one per chain.
-
-    Parameters
-    ----------
-    count : int
-        ``jax.local_device_count()``.
-    backend : str
-        ``jax.default_backend()``; the book runs on ``"cpu"``.
-    wanted : int
-        Devices asked for with :func:`gmm_utils.set_host_device_count`.
-
-    Examples
-    --------
-    >>> check_device_count(4, "cpu").ok, check_device_count(1, "cpu").ok
-    (True, False)
-    """
+    """JAX must see ``wanted`` CPU devices, one per chain (``count`` on ``backend`` found)."""
     found = f"{count} x {backend} (want {wanted} x cpu, one per chain)"
     if backend != "cpu":
-        return CheckResult(
-            "devices",
-            False,
-            found,
-            f"JAX runs on '{backend}'. The book is written and timed for the CPU: set JAX_PLATFORMS=cpu "
-            "in the shell that starts Python or Jupyter.",
-            "export JAX_PLATFORMS=cpu",
-        )
+        return _failed("devices", found, f"JAX runs on '{backend}'; the book is written and timed for the CPU. "
+                       "Set JAX_PLATFORMS=cpu in the shell that starts Python or Jupyter:",
+                       "export JAX_PLATFORMS=cpu")
     if count != wanted:
-        return CheckResult(
-            "devices",
-            False,
-            found,
-            f"JAX started with {count} device(s) before the count could be set to {wanted}. Run this "
-            "command in a fresh terminal, not inside a notebook, and make sure nothing imports JAX at "
-            "start-up (a sitecustomize.py or PYTHONSTARTUP file). In notebooks, "
-            f"`gmm_utils.set_host_device_count({wanted})` must be in the first cell, before JAX starts.",
-        )
+        return _failed("devices", found, f"JAX started with {count} device(s) before the count could be set. Run "
+                       "this in a fresh terminal, with nothing importing JAX at start-up (sitecustomize.py, "
+                       f"PYTHONSTARTUP). In notebooks, gmm_utils.set_host_device_count({wanted}) comes first.")
     return CheckResult("devices", True, found)
 
 
-def check_fit(
-    outcome: FitOutcome, limit: float = FIT_TIME_LIMIT, max_rhat: float = FIT_MAX_RHAT, python: str = "python"
-) -> CheckResult:
-    """The tiny NUTS fit must finish within ``limit`` seconds and converge.
-
-    Parameters
-    ----------
-    outcome : FitOutcome
-        What :func:`tiny_fit` measured (or a fake one, in tests).
-    limit : float
-        Seconds allowed, compilation included.
-    max_rhat : float
-        Largest R-hat allowed.
-    python : str
-        The interpreter to name in the fix.
-
-    Examples
-    --------
-    >>> check_fit(FitOutcome(seconds=20.0, max_rhat=1.0, chain_method="parallel")).ok
-    False
-    """
-    found = f"{outcome.seconds:.1f} s (limit {limit:g} s), max R-hat {outcome.max_rhat:.3f}, {outcome.chain_method} chains"
+def check_fit(outcome: FitOutcome | Exception, limit: float = FIT_TIME_LIMIT, max_rhat: float = FIT_MAX_RHAT,
+              python: str = "python") -> CheckResult:
+    """The tiny NUTS fit (:func:`tiny_fit`, or the error it raised) must converge within ``limit`` seconds."""
+    if isinstance(outcome, Exception):
+        return _failed("nuts fit", f"failed: {type(outcome).__name__}: {outcome}", "The fit failed, which points "
+                       "to a broken JAX or NumPyro installation. Reinstall the pinned environment:", _reinstall(python))
+    found = (f"{outcome.seconds:.1f} s (limit {limit:g} s), max R-hat {outcome.max_rhat:.3f}, "
+             f"{outcome.chain_method} chains")
     if not outcome.max_rhat < max_rhat:  # also catches a NaN R-hat
-        return CheckResult(
-            "nuts fit",
-            False,
-            found,
-            f"The tiny fit did not converge (R-hat {outcome.max_rhat:.3f}, want below {max_rhat:g}), which "
-            "points to a broken JAX or NumPyro installation. Reinstall the pinned environment:",
-            _reinstall(python),
-        )
+        return _failed("nuts fit", found, f"The tiny fit did not converge (R-hat {outcome.max_rhat:.3f}, want "
+                       f"below {max_rhat:g}): a broken JAX or NumPyro installation. Reinstall it:", _reinstall(python))
     if outcome.seconds > limit:
-        return CheckResult(
-            "nuts fit",
-            False,
-            found,
-            f"The tiny fit took {outcome.seconds:.1f} s; the chapters' fits would be too slow to follow "
-            "along. Close other programs, plug the laptop in (power saving slows the CPU), check that "
-            "the chains ran in parallel (see the devices line), and run the check again. If it stays "
-            "slow, use the book's Binder or Colab launch buttons during the workshop.",
-        )
+        return _failed("nuts fit", found, f"The tiny fit took {outcome.seconds:.1f} s: the chapters' fits would be "
+                       "too slow to follow. Close other programs, plug the laptop in, check the devices line, and "
+                       "run the check again. If it stays slow, use the book's Binder or Colab buttons instead.")
     return CheckResult("nuts fit", True, found)
 
 
 def tiny_fit(seed: int = 0, num_chains: int = WANTED_DEVICES) -> FitOutcome:
-    """Fit :func:`gmm_utils.marginal_model` to 200 points from two separated components.
-
-    Four chains of 300 warm-up and 300 kept draws, ordered means. Starts JAX (call
-    :func:`gmm_utils.set_host_device_count` before it).
-
-    Returns
-    -------
-    FitOutcome
-        Wall time (compilation included), largest R-hat and the chain method used.
-    """
+    """Fit :func:`gmm_utils.marginal_model` (ordered, 300 + 300 draws) to 200 points; starts JAX."""
     import arviz as az
 
     from .data import simulate_gmm
@@ -649,17 +304,8 @@ def tiny_fit(seed: int = 0, num_chains: int = WANTED_DEVICES) -> FitOutcome:
 
     data = simulate_gmm(n=200, weights=(0.4, 0.6), locs=(-2.0, 2.0), scales=(0.6, 0.8), seed=seed)
     start = time.perf_counter()
-    idata = run_nuts(
-        marginal_model,
-        num_chains=num_chains,
-        num_warmup=300,
-        num_samples=300,
-        seed=seed,
-        log_likelihood=False,
-        x=data.x,
-        k=2,
-        ordered=True,
-    )
+    idata = run_nuts(marginal_model, {"x": data.x, "k": 2, "ordered": True}, num_chains=num_chains,
+                     num_warmup=300, num_samples=300, seed=seed, log_likelihood=False)
     seconds = time.perf_counter() - start
     rhat = az.rhat(idata, var_names=["weights", "locs", "scales"])
     max_rhat = max(float(rhat[name].max()) for name in rhat.data_vars)
@@ -671,134 +317,82 @@ def exit_code(results: Iterable[CheckResult]) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
-def format_report(results: Sequence[CheckResult], pins_source: str = "") -> str:
-    """One line per check, then a numbered list of what to fix (or "all good").
-
-    Examples
-    --------
-    >>> print(format_report([CheckResult("python", True, "3.11.7")]))
-      ok    python  3.11.7
-    <BLANKLINE>
-    All good: this machine is ready for the workshop.
-    """
+def format_report(results: Sequence[CheckResult]) -> str:
+    """One line per check (``ok`` or ``FAIL``), then a numbered list of what to fix, or "All good"."""
     width = max((len(result.name) for result in results), default=0)
     lines = [f"  {'ok' if r.ok else 'FAIL':<4}  {r.name:<{width}}  {r.found}" for r in results]
-    if pins_source:
-        lines.append(f"\nPackage versions compared with {pins_source}.")
     problems = [result for result in results if not result.ok]
     if not problems:
-        lines.append("\nAll good: this machine is ready for the workshop.")
-        return "\n".join(lines)
+        return "\n".join([*lines, "\nAll good: this machine is ready for the workshop."])
     lines.append(f"\n{len(problems)} problem{'s' if len(problems) > 1 else ''} to fix before the workshop:")
     for number, problem in enumerate(problems, start=1):
-        lines.append(f"  {number}. {problem.name}: {problem.found}")
-        lines.append(textwrap.fill(problem.fix, width=88, initial_indent="     ", subsequent_indent="     "))
-        if problem.command:
-            lines.append(f"       $ {problem.command}")
+        lines += [f"  {number}. {problem.name}: {problem.found}",
+                  textwrap.fill(problem.fix, width=88, initial_indent="     ", subsequent_indent="     ")]
+        lines += [f"       $ {problem.command}"] if problem.command else []
     lines.append("Then run `python -m gmm_utils.check` again.")
     return "\n".join(lines)
 
 
-def _device_result(wanted: int, python: str = "python") -> CheckResult:
-    """Set the device count (before JAX starts), then check what JAX got."""
-    try:
-        set_host_device_count(wanted)
-        use_xla_reductions()  # as every chapter's first cell
-    except RuntimeError:
-        pass  # JAX already started: the count below shows it, and the fix says what to do
-    try:
-        import jax
-
-        return check_device_count(jax.local_device_count(), jax.default_backend(), wanted)
-    except Exception as error:  # a broken JAX: report it, do not crash the report
-        return CheckResult(
-            "devices",
-            False,
-            f"JAX failed to start: {type(error).__name__}: {error}",
-            "Reinstall the pinned environment:",
-            _reinstall(python),
-        )
-
-
-def _fit_result(limit: float, fit: Callable[[], FitOutcome], python: str = "python") -> CheckResult:
-    try:
-        outcome = fit()
-    except Exception as error:
-        return CheckResult(
-            "nuts fit",
-            False,
-            f"failed: {type(error).__name__}: {error}",
-            "The fit itself failed, which points to a broken or mismatched JAX/NumPyro installation. "
-            "Reinstall the pinned environment:",
-            _reinstall(python),
-        )
-    return check_fit(outcome, limit, python=python)
-
-
 def shown_python(executable: str = sys.executable, cwd: str | None = None) -> str:
-    """``executable`` as a learner would type it: relative when it is inside ``cwd``.
-
-    Examples
-    --------
-    >>> shown_python("/home/me/book/.venv/bin/python", cwd="/home/me/book")
-    '.venv/bin/python'
-    >>> shown_python("/opt/conda/bin/python", cwd="/home/me/book")
-    '/opt/conda/bin/python'
-    """
-    cwd = os.getcwd() if cwd is None else cwd
+    """``executable`` as a learner would type it: relative when it is inside ``cwd``."""
     try:
-        relative = os.path.relpath(executable, cwd)
+        relative = os.path.relpath(executable, os.getcwd() if cwd is None else cwd)
     except ValueError:  # another drive on Windows
         return executable
     return executable if relative.startswith("..") else relative
 
 
-def run_checks(
-    *,
-    requirements: Path | None = REQUIREMENTS_FILE,
-    wanted_devices: int = WANTED_DEVICES,
-    time_limit: float = FIT_TIME_LIMIT,
-    fit: Callable[[], FitOutcome] | None = tiny_fit,
-    notebook: bool = True,
-) -> tuple[list[CheckResult], str]:
-    """Run every check on this machine, in order; return the results and the pins' source.
+def _check_devices(wanted: int, python: str) -> CheckResult:
+    """Set the device count and XLA's reductions as a chapter's first cell does, then ask JAX."""
+    try:
+        set_host_device_count(wanted)
+        use_xla_reductions()
+    except RuntimeError:
+        pass  # JAX already started: the count shows it, and the fix says what to do
+    try:
+        import jax
 
-    ``fit=None`` skips the NUTS fit, ``notebook=False`` JupyterLab and its kernel. The
-    device count is set first, before JAX starts.
-    """
+        return check_device_count(jax.local_device_count(), jax.default_backend(), wanted)
+    except Exception as error:  # a broken JAX: report it, do not crash the report
+        return _failed("devices", f"JAX failed to start: {type(error).__name__}: {error}",
+                       "Reinstall the pinned environment:", _reinstall(python))
+
+
+def run_checks(requirements: str | os.PathLike[str] = REQUIREMENTS_FILE, *, time_limit: float = FIT_TIME_LIMIT,
+               fit: bool = True, notebook: bool = True) -> list[CheckResult]:
+    """Run every check on this machine, in order (``fit=False`` skips the fit, ``notebook=False``
+    JupyterLab and its kernel). The device count is set first, before anything starts JAX."""
     python = shown_python()
-    results = [_device_result(wanted_devices, python)]  # first: nothing may start JAX before it
-    pins, source = load_pins(requirements)
-    hint = str(requirements) if requirements is not None and Path(requirements).is_file() else "requirements.txt"
-    results = [check_python(), *check_packages(pins, requirements=hint, python=python), *results]
+    devices = _check_devices(WANTED_DEVICES, python)
+    results = [check_python(), check_requirements_file(requirements)]
+    if results[-1].ok:
+        results += check_packages(load_pins(requirements), requirements=str(requirements), python=python)
     if notebook:
         jupyter = jupyter_next_to(sys.executable)
-        shown_jupyter = str(Path(python).with_name(jupyter.name))
-        notebook_results = [
-            check_jupyterlab(run_command([jupyter, "lab", "--version"]), python=python),
-            check_kernel(start_kernel(KERNEL_NAME), python=python, jupyter=shown_jupyter),
-        ]
-        results[-1:-1] = notebook_results  # before the devices line, after the packages
-    if fit is not None:
-        results.append(_fit_result(time_limit, fit, python))
-    return results, source
+        results.append(check_jupyterlab(run_command([jupyter, "lab", "--version"]), python=python))
+        results.append(check_kernel(start_kernel(KERNEL_NAME), python=python,
+                                    jupyter=str(Path(python).with_name(jupyter.name))))
+    results.append(devices)
+    if fit:
+        try:
+            outcome: FitOutcome | Exception = tiny_fit()
+        except Exception as error:  # reported, not raised
+            outcome = error
+        results.append(check_fit(outcome, time_limit, python=python))
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line: ``python -m gmm_utils.check [--skip-fit] [--time-limit S]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m gmm_utils.check",
-        description="Check this machine before the workshop 'Gaussian Mixture Models with NumPyro'.",
-    )
+    """The command line: ``python -m gmm_utils.check [--skip-fit] [--time-limit S] [--requirements PATH]``."""
+    parser = argparse.ArgumentParser(prog="python -m gmm_utils.check", description="Check this machine before "
+                                     "the workshop 'Gaussian Mixture Models with NumPyro'.")
     parser.add_argument("--requirements", type=Path, default=REQUIREMENTS_FILE, help="the pinned requirements file")
     parser.add_argument("--time-limit", type=float, default=FIT_TIME_LIMIT, help="seconds for the tiny NUTS fit")
     parser.add_argument("--skip-fit", action="store_true", help="skip the tiny NUTS fit")
     args = parser.parse_args(argv)
     print("Checking this machine for the workshop 'Gaussian Mixture Models with NumPyro'...", flush=True)
-    results, source = run_checks(
-        requirements=args.requirements, time_limit=args.time_limit, fit=None if args.skip_fit else tiny_fit
-    )
-    print(format_report(results, source))
+    results = run_checks(args.requirements, time_limit=args.time_limit, fit=not args.skip_fit)
+    print(format_report(results))
     return exit_code(results)
 
 

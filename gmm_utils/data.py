@@ -26,18 +26,10 @@ DEFAULT_SEED = 42
 class GMMData:
     """A data set simulated from a Gaussian mixture, with the truth that made it.
 
-    Attributes
-    ----------
-    x : numpy.ndarray, shape (n,)
-        The observations.
-    z : numpy.ndarray of int, shape (n,)
-        The true component of each observation, in ``0, ..., k - 1``.
-    weights, locs, scales : numpy.ndarray, shape (k,)
-        The true mixture weights, component means and component standard deviations.
-    seed : int or None
-        The seed given to :func:`numpy.random.default_rng`.
-
-    The arrays are read-only, so the truth cannot be changed by accident.
+    ``x`` (shape ``(n,)``) are the observations, ``z`` their true components in
+    ``0, ..., k - 1``; ``weights``, ``locs`` and ``scales`` (``(k,)``) the true parameters;
+    ``seed`` the seed given to :func:`numpy.random.default_rng`. The arrays are read-only,
+    so the truth cannot be changed by accident.
     """
 
     x: np.ndarray
@@ -94,12 +86,7 @@ def simulate_gmm(
     GMMData
         ``x`` and ``z`` of shape ``(n,)`` and the true parameters.
 
-    Raises
-    ------
-    ValueError
-        If ``n`` is not a positive integer, if a parameter holds NaN or infinity, if the
-        weights are negative or do not sum to one, if a scale is not positive, or if the
-        three parameter vectors differ in length.
+    Raises ``ValueError`` naming the argument that is invalid (``TypeError`` for ``seed``).
 
     Examples
     --------
@@ -122,23 +109,12 @@ def simulate_gmm(
 def mixture_pdf(
     x: Any, weights: Any, locs: Any, scales: Any, *, components: bool = False
 ) -> np.ndarray:
-    r"""Density of a one-dimensional Gaussian mixture.
+    r"""Density of a one-dimensional Gaussian mixture, :math:`f(x) = \sum_j w_j \mathcal{N}(x \mid \mu_j, \sigma_j)`.
 
-    .. math:: f(x) = \sum_{j=1}^{k} w_j \, \mathcal{N}(x \mid \mu_j, \sigma_j)
-
-    Parameters
-    ----------
-    x : array_like, shape (m,)
-        Where to evaluate the density.
-    weights, locs, scales : array_like, shape (k,)
-        The mixture's parameters (checked as in :func:`simulate_gmm`).
-    components : bool
-        If true, return the weighted component densities ``w_j N(x | mu_j, sigma_j)``
-        of shape ``(m, k)`` instead of their sum.
-
-    Returns
-    -------
-    numpy.ndarray, shape (m,) or (m, k)
+    The NumPy twin of :func:`gmm_utils.component_log_densities` (exponentiated), for
+    plotting and simulated truth without JAX. ``x`` has shape ``(m,)``, the parameters
+    ``(k,)`` (checked as in :func:`simulate_gmm`); the result has shape ``(m,)``, or with
+    ``components=True`` the weighted component densities, ``(m, k)``.
 
     Examples
     --------
@@ -159,10 +135,6 @@ def mixture_moments(weights: Any, locs: Any, scales: Any) -> tuple[float, float]
     .. math::
         \mathbb{E}[x] = \sum_j w_j \mu_j, \qquad
         \operatorname{Var}[x] = \sum_j w_j (\sigma_j^2 + \mu_j^2) - \mathbb{E}[x]^2
-
-    Returns
-    -------
-    (mean, variance) : tuple of float
 
     Examples
     --------

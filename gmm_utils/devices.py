@@ -1,7 +1,8 @@
-"""How JAX's CPU backend starts: host devices for parallel chains, XLA's own reductions.
+"""How JAX starts in the book: host devices for parallel chains, XLA's own reductions, the
+persistent compilation cache.
 
-Both settings are read once, when JAX's backend starts (at the first JAX computation), so
-the book's first code cell calls both before anything runs in JAX.
+The device count and the reductions are read once, when JAX's backend starts (at the first
+JAX computation), so the book's first code cell calls these before anything runs in JAX.
 """
 
 from __future__ import annotations
@@ -9,15 +10,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+from pathlib import Path
 
 from ._validation import positive_int
 
 _FLAG = "--xla_force_host_platform_device_count"
-#: XLA's CPU backend hands reductions (sums, maxima) to the YNNPACK library by default in
-#: the JAX versions below; this flag takes them back to XLA's own generated code.
+#: XLA's CPU backend hands reductions (sums, maxima) to the YNNPACK library by default; this
+#: flag takes them back to XLA's own generated code.
 _YNN_REDUCE_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-LIBRARY_FUSION_TYPE_REDUCE"
-#: jaxlib versions known to have the flag (an unknown flag would abort JAX at start-up).
-_YNN_REDUCE_JAXLIB = ("0.10.2",)
 
 
 def _jax_backend_started() -> bool:
@@ -78,9 +78,10 @@ def use_xla_reductions() -> bool:
     ``MixtureGaussian``'s gradient both ways, and ``make bench`` the main fit. The results
     agree to single precision.
 
-    Call it before anything runs in JAX, like :func:`set_host_device_count`. It does
-    nothing on a jaxlib that is not known to have the flag (XLA would refuse to start
-    on a flag it does not know), and returns whether the flag is set.
+    Call it before anything runs in JAX, like :func:`set_host_device_count`. It sets the
+    flag only when the installed jaxlib is the one ``requirements.txt`` pins, where the book
+    measured it (and CI starts JAX with it): XLA aborts at start-up on a flag it does not
+    know. Without the repository's ``requirements.txt`` (e.g. on Colab) it does nothing.
 
     Returns
     -------
@@ -94,14 +95,15 @@ def use_xla_reductions() -> bool:
     """
     from importlib import metadata
 
+    from .check import REQUIREMENTS_FILE, load_pins
+
     flags = os.environ.get("XLA_FLAGS", "")
     if xla_reductions_on():
         return True
     try:
-        jaxlib_version = metadata.version("jaxlib")
-    except metadata.PackageNotFoundError:
-        return False
-    if jaxlib_version not in _YNN_REDUCE_JAXLIB:
+        if metadata.version("jaxlib") != load_pins(REQUIREMENTS_FILE).get("jaxlib"):
+            return False
+    except (metadata.PackageNotFoundError, FileNotFoundError):
         return False
     if _jax_backend_started():
         raise RuntimeError(
@@ -118,3 +120,43 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def default_cache_dir() -> Path:
+    """``$GMM_BOOK_JAX_CACHE``, else ``$XDG_CACHE_HOME/gmm-numpyro-book/jax`` (``~/.cache/...``)."""
+    explicit = os.environ.get("GMM_BOOK_JAX_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "gmm-numpyro-book" / "jax"
+
+
+def enable_compilation_cache(directory: str | os.PathLike[str] | None = None) -> Path:
+    """Keep every program JAX compiles on disk, and reuse it in later runs.
+
+    The cache is keyed by the compiled program (and the JAX version, devices and XLA
+    flags), so the next run of the same fit, in this process or a later one, loads the
+    program instead of compiling it. Tracing the Python code still happens every time.
+
+    Parameters
+    ----------
+    directory : str or path-like, optional
+        Where to keep the programs. Default :func:`default_cache_dir`. Only you should be
+        able to write to it: JAX runs what it finds there.
+
+    Returns
+    -------
+    pathlib.Path
+        The cache directory (created if needed).
+    """
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    path = Path(default_cache_dir() if directory is None else directory).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    # Cache every program, also the small ones compiled in well under a second.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    compilation_cache.reset_cache()  # take effect even if JAX compiled something already
+    return path

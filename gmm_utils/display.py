@@ -75,10 +75,6 @@ def glue(name: str, value: Any, display: bool = False) -> None:
         The value to glue.
     display : bool
         Also display the value in the notebook where it is glued (default: no).
-
-    Examples
-    --------
-    >>> glue("ch01_mean", np.float64(1.75))  # doctest: +SKIP
     """
     import numpy as np
     from myst_nb import glue as myst_glue

@@ -1,20 +1,13 @@
 """Run MCMC with the book's defaults, return ArviZ ``InferenceData``, and summarize a fit.
 
-``run_nuts`` is the book's one NUTS runner; ``run_mcmc`` runs any NumPyro kernel (the
-Gibbs kernels of :mod:`gmm_utils.latent` use it) and returns the same ``InferenceData``;
-``fit_summary`` condenses a fit into the numbers the book's comparison tables show, and
-``compare_fits`` and ``speedup`` put several fits side by side.
-
-Every run is timed as a whole, the wall time of ``MCMC.run`` (compilation included); runs
-with parallel chains are also timed in two parts, the compilation and the *sampling after
-compilation* (the compiled program running: initialization, warm-up and draws).
-:func:`compile_then_run` does the split; the
-book compares samplers by sampling time, which does not depend on whether a persistent
-compilation cache already held the program.
+``run_nuts`` and ``run_mcmc`` (any NumPyro kernel) take the model's arguments as one mapping and
+the sampler options, declared once in :class:`SamplerOptions`, as keywords; ``fit_summary``,
+``compare_fits`` and ``speedup`` put fits side by side.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from functools import partial
@@ -32,71 +25,82 @@ from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from numpyro.infer.mcmc import MCMCKernel
 
 from ._validation import finite_vector, positive_int
-from .distributions import MixtureGaussian
+from .distributions import mixture_log_likelihood
 from .models import latent_model, marginal_model
 
-#: Extra per-draw statistics kept from NUTS (ArviZ names them in ``sample_stats``).
-NUTS_EXTRA_FIELDS = ("num_steps", "energy", "diverging", "accept_prob", "adapt_state.step_size")
-
+#: Per-draw statistics kept from NUTS: NumPyro's name -> ArviZ's name in ``sample_stats``.
+NUTS_EXTRA_FIELDS = {
+    "num_steps": "n_steps", "energy": "energy", "diverging": "diverging", "accept_prob": "acceptance_rate",
+    "adapt_state.step_size": "step_size", "potential_energy": "lp",
+}
 #: ArviZ dims of the book's sample sites (see :mod:`gmm_utils.models`).
 MIXTURE_DIMS = {"weights": ["component"], "locs": ["component"], "scales": ["component"], "x": ["point"], "z": ["point"]}
-
-#: NumPyro's name of a per-draw statistic -> ArviZ's name in ``sample_stats``.
-_STAT_NAMES = {
-    "diverging": "diverging",
-    "energy": "energy",
-    "num_steps": "n_steps",
-    "accept_prob": "acceptance_rate",
-    "adapt_state.step_size": "step_size",
-    "potential_energy": "lp",
-}
-
-#: Prefix of the statistics of the HMC block inside NumPyro's ``HMCGibbs`` states.
-_HMC_BLOCK_PREFIX = "hmc_state."
+CHAIN_METHODS = ("parallel", "vectorized", "sequential")
 
 
 def choose_chain_method(num_chains: int) -> str:
-    """``"parallel"`` when there is one JAX device per chain, else ``"vectorized"``."""
-    return "parallel" if jax.local_device_count() >= num_chains else "vectorized"
+    """The book's one default: ``"parallel"`` with a JAX device per chain, else ``"sequential"``."""
+    return "parallel" if jax.local_device_count() >= num_chains else "sequential"
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerOptions:
+    """Every sampler option of the book's runners, declared once.
+
+    :func:`run_nuts`, :func:`run_mcmc`, the runners of :mod:`gmm_utils.latent` and
+    :func:`gmm_utils.timed_fit` take these as keywords and check them here (an unknown name is a
+    ``TypeError`` naming it). ``chain_method=None`` is :func:`choose_chain_method`'s (see
+    :attr:`method`); ``log_likelihood`` stores the pointwise one, for LOO
+    (:func:`to_inference_data`); the last four shape the NUTS kernel (:func:`nuts_kernel`):
+    ``dense_mass=True`` learns the correlations of a mixture's parameters (chapter 7).
+
+    Examples
+    --------
+    >>> SamplerOptions(num_chains=2, seed=1).num_warmup
+    1000
+    >>> SamplerOptions(num_chain=2)
+    Traceback (most recent call last):
+    TypeError: SamplerOptions.__init__() got an unexpected keyword argument 'num_chain'
+    """
+
+    num_chains: int = 4
+    num_warmup: int = 1000  # warm-up iterations per chain
+    num_samples: int = 1000  # kept draws per chain
+    seed: int = 0  # of the jax.random.PRNGKey: the same seed gives the same draws
+    chain_method: str | None = None  # one of CHAIN_METHODS; None: choose_chain_method
+    progress_bar: bool = False  # no progress-bar debris on rendered pages
+    log_likelihood: bool = True
+    target_accept_prob: float = 0.8
+    dense_mass: bool = True
+    max_tree_depth: int = 10
+    init_strategy: Callable[..., Any] | None = None  # e.g. init_to_data; None: NumPyro's init_to_uniform
+
+    def __post_init__(self) -> None:
+        for name in ("num_chains", "num_warmup", "num_samples", "max_tree_depth"):
+            positive_int(name, getattr(self, name))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise TypeError(f"`seed` must be an integer, got {self.seed!r}")
+        if self.chain_method not in (None, *CHAIN_METHODS):
+            raise ValueError(f"`chain_method` must be one of {CHAIN_METHODS} or None, got {self.chain_method!r}")
+        if not 0.0 < self.target_accept_prob < 1.0:
+            raise ValueError(f"`target_accept_prob` must lie in (0, 1), got {self.target_accept_prob!r}")
+
+    @property
+    def method(self) -> str:
+        """``chain_method``, or :func:`choose_chain_method` when it is None."""
+        return self.chain_method or choose_chain_method(self.num_chains)
 
 
 def compile_then_run(chain_method: str, timings: dict[str, float]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A ``chain_method`` for ``numpyro.infer.MCMC`` that compiles first, then runs, timing each.
 
-    NumPyro accepts a JAX transform as ``chain_method`` and applies it to the function that
-    runs one chain (initialization, warm-up and draws). This one maps that function over
-    the chains as the named method would (``"parallel"``: ``jax.pmap``, one chain per
-    device; ``"vectorized"``: ``jax.vmap``; ``"sequential"``: ``jax.lax.map``), compiles
-    the result ahead of time and only then runs it. Compiling (tracing, lowering, XLA's
-    compilation or loading from the persistent cache) and sampling are therefore timed
-    apart, exactly: no compilation happens while the sampling is timed.
-
-    Parameters
-    ----------
-    chain_method : {"parallel", "vectorized", "sequential"}
-        How the chains share the machine. ``"parallel"`` gives the same draws as NumPyro's
-        own ``chain_method="parallel"``; the other two give valid chains, but not the
-        draws of NumPyro's methods of the same name, which do not compile the chains as
-        one program (:func:`run_mcmc` therefore uses this for parallel chains only).
-    timings : dict
-        Filled in place when the chains run: ``compile_time`` and ``run_time`` (wall
-        seconds), ``compile_cpu_time`` and ``run_cpu_time`` (CPU seconds of this process,
-        all its threads: less disturbed than wall time by other programs on the machine).
-
-    Returns
-    -------
-    callable
-        Pass it as ``MCMC(..., chain_method=...)`` (with ``num_chains > 1``: NumPyro runs a
-        single chain without any chain method).
-
-    Examples
-    --------
-    >>> timings = {}
-    >>> mcmc = MCMC(NUTS(model), num_warmup=500, num_samples=1000, num_chains=4,
-    ...             chain_method=compile_then_run("parallel", timings))  # doctest: +SKIP
-    >>> mcmc.run(jax.random.PRNGKey(0), x=data.x)  # doctest: +SKIP
-    >>> timings  # doctest: +SKIP
-    {'compile_time': 4.1, 'run_time': 2.3}
+    NumPyro applies a JAX transform given as ``chain_method`` to the function that runs one chain
+    (initialization, warm-up and draws). This one maps it over the chains as the named method
+    would (``jax.pmap``, ``jax.vmap``, ``jax.lax.map``), compiles the result ahead of time, then
+    runs it, and fills ``timings``: ``compile_time``, ``run_time`` (wall seconds) and
+    ``compile_cpu_time``, ``run_cpu_time`` (CPU seconds). ``"parallel"`` gives NumPyro's own
+    draws, the other two not (so :func:`run_mcmc` uses it for parallel chains only). Pass the
+    result as ``MCMC(..., chain_method=...)`` with ``num_chains > 1``.
     """
     transforms = {
         "parallel": jax.pmap,
@@ -104,7 +108,7 @@ def compile_then_run(chain_method: str, timings: dict[str, float]) -> Callable[[
         "sequential": lambda chain: jax.jit(lambda chains: jax.lax.map(chain, chains)),
     }
     if chain_method not in transforms:
-        raise ValueError(f"`chain_method` must be 'parallel', 'vectorized' or 'sequential', got {chain_method!r}")
+        raise ValueError(f"`chain_method` must be one of {CHAIN_METHODS}, got {chain_method!r}")
 
     def transform(one_chain: Callable[..., Any]) -> Callable[..., Any]:
         all_chains = transforms[chain_method](one_chain)
@@ -130,65 +134,24 @@ def compile_then_run(chain_method: str, timings: dict[str, float]) -> Callable[[
 def map_over_draws(
     fn: Callable[..., Any], *arrays: Any, chunk_size: int = 256, leading_ndim: int | None = None
 ) -> np.ndarray:
-    """Apply ``fn`` to blocks of posterior draws and stack the results.
+    """Apply ``fn`` to blocks of at most ``chunk_size`` posterior draws and stack the results.
 
-    Posterior arrays have leading axes ``(chains, draws)`` (or any leading shape); this
-    flattens them, calls ``fn`` on at most ``chunk_size`` draws at a time (which bounds
-    the memory of ``(draws, n, k)`` intermediates) and restores the leading shape.
+    ``arrays`` share a leading shape, e.g. ``(chains, draws)``: all axes but the last unless
+    ``leading_ndim`` says how many; ``fn`` maps arrays of shape ``(m, ...)`` to one of shape
+    ``(m, ...)``. Blocks bound the memory of ``(draws, n, k)`` intermediates.
 
-    Parameters
-    ----------
-    fn : callable
-        Maps arrays of shape ``(m, ...)`` to one array of shape ``(m, ...)``.
-    *arrays : array_like, shape (*leading, ...)
-        Arrays with the same leading shape, e.g. ``weights``, ``locs``, ``scales`` of shape
-        ``(chains, draws, k)``: the leading shape is everything but the last axis.
-    chunk_size : int
-        Draws per call.
-    leading_ndim : int, optional
-        How many leading axes index the draws, when the arrays' events differ in rank (a
-        scalar ``df`` of shape ``(chains, draws)`` beside ``locs`` of shape
-        ``(chains, draws, k)``: ``leading_ndim=2``). Default: all axes but the last.
-
-    Returns
-    -------
-    numpy.ndarray, shape (*leading, ...)
+    Examples
+    --------
+    >>> map_over_draws(lambda a: a * 2, np.ones((2, 3, 4)), chunk_size=4).shape
+    (2, 3, 4)
     """
     arrays = tuple(np.asarray(a) for a in arrays)
     leading = arrays[0].shape[:-1] if leading_ndim is None else arrays[0].shape[:leading_ndim]
     flat = [a.reshape((-1,) + a.shape[len(leading):]) for a in arrays]
-    total = flat[0].shape[0]
-    blocks = [np.asarray(fn(*(a[start : start + chunk_size] for a in flat))) for start in range(0, total, chunk_size)]
+    starts = range(0, len(flat[0]), chunk_size)
+    blocks = [np.asarray(fn(*(a[start : start + chunk_size] for a in flat))) for start in starts]
     result = np.concatenate(blocks, axis=0)
     return result.reshape(leading + result.shape[1:])
-
-
-def mixture_log_likelihood(weights: Any, locs: Any, scales: Any, x: Any) -> jax.Array:
-    r"""Pointwise marginal log-likelihood :math:`\log \sum_j w_j \mathcal{N}(x_i \mid \mu_j, \sigma_j)`.
-
-    Parameters
-    ----------
-    weights, locs, scales : array_like, shape (..., k)
-        Posterior draws, e.g. ``(chains, draws, k)``.
-    x : array_like, shape (n,)
-        The observations.
-
-    Returns
-    -------
-    jax.Array, shape (..., n)
-        One log density per draw and point: what PSIS-LOO needs. It does not depend on
-        how the model treated the labels, so it is the same for the latent and the
-        marginalized formulations. Computed by :class:`gmm_utils.MixtureGaussian`, so
-        it is exactly the density the marginal model samples.
-
-    Examples
-    --------
-    >>> mixture_log_likelihood([0.5, 0.5], [-1.0, 1.0], [1.0, 1.0], [0.0]).shape
-    (1,)
-    """
-    x = jnp.asarray(x)
-    weights, locs, scales = (jnp.asarray(a)[..., None, :] for a in (weights, locs, scales))
-    return MixtureGaussian(locs, scales, weights).log_prob(x)
 
 
 def _init_near(site: dict | None = None, *, values: dict[str, np.ndarray], radius: float) -> Any:
@@ -205,47 +168,16 @@ def _init_near(site: dict | None = None, *, values: dict[str, np.ndarray], radiu
 
 
 def init_to_data(
-    x: Any,
-    k: int,
-    *,
-    radius: float = 0.25,
-    site_names: tuple[str, str, str] = ("weights", "locs", "scales"),
+    x: Any, k: int, *, radius: float = 0.25, site_names: tuple[str, str, str] = ("weights", "locs", "scales")
 ) -> Callable[..., Any]:
     """A NumPyro init strategy: start each chain near a quantile split of the data.
 
-    The sorted data are cut into ``k`` equal-count groups; the start is ``locs`` = the
-    group means, ``scales`` = the group standard deviations and equal ``weights``, moved
-    by independent ``Uniform(-radius, radius)`` noise in the sampler's unconstrained
-    coordinates, different for each chain (like NumPyro's ``init_to_uniform``, which
-    draws in ``(-2, 2)`` around zero). Other sites fall back to ``init_to_uniform``.
-
-    Mixture posteriors have minor modes (two clusters merged into one wide component, a
-    component left empty) in which a chain started far away can stay for good, whatever
-    the sampler; starting near the data's quantiles avoids them, while the jitter keeps
-    the chains' starts distinct.
-
-    Parameters
-    ----------
-    x : array_like, shape (n,)
-        The observations.
-    k : int
-        Number of components; the model's sites ``weights``, ``locs``, ``scales`` are ``(k,)``.
-    radius : float
-        Half-width of the jitter in unconstrained coordinates; ``0`` starts every chain at
-        the same point.
-    site_names : tuple of str
-        The model's names of the weights, means and standard deviations; the book's by
-        default (the seed notebook's model calls them ``prob_cluster``, ``loc``, ``scale``).
-
-    Returns
-    -------
-    callable
-        Pass it as ``init_strategy`` to :func:`run_nuts` or to ``numpyro.infer.NUTS``.
-
-    Examples
-    --------
-    >>> strategy = init_to_data(data.x, 3)  # doctest: +SKIP
-    >>> idata = run_nuts(marginal_model, x=data.x, k=3, init_strategy=strategy)  # doctest: +SKIP
+    The sorted data are cut into ``k`` equal-count groups; the start is ``locs`` = the group
+    means, ``scales`` = their standard deviations and equal ``weights``, moved by independent
+    ``Uniform(-radius, radius)`` noise in unconstrained coordinates, different for each chain
+    (``radius=0``: every chain at the same point). ``site_names`` are the model's names of the
+    weights, means and standard deviations; other sites start as ``init_to_uniform`` starts them.
+    Pass the result as ``init_strategy`` (:class:`SamplerOptions`).
     """
     x = np.sort(finite_vector("x", x))
     k = positive_int("k", k)
@@ -257,34 +189,21 @@ def init_to_data(
         raise TypeError(f"`site_names` must be a tuple of three site names, got {site_names!r}")
     groups = np.array_split(x, k)
     spread = max(float(np.std(x)), 1e-6)
-    weights = np.full(k, 1.0 / k)
     locs = np.array([group.mean() for group in groups])
     scales = np.array([max(float(group.std()), 1e-3 * spread) for group in groups])
-    values = dict(zip(site_names, (weights, locs, scales)))
+    values = dict(zip(site_names, (np.full(k, 1.0 / k), locs, scales)))
     return partial(_init_near, values=values, radius=float(radius))
-
-
-def _stat_name(field: str) -> str | None:
-    """ArviZ's name for a NumPyro extra field, with or without the ``hmc_state.`` prefix."""
-    if field.startswith(_HMC_BLOCK_PREFIX):
-        field = field[len(_HMC_BLOCK_PREFIX) :]
-    return _STAT_NAMES.get(field)
 
 
 def _base_model(model: Any) -> Any:
     """The function under NumPyro handlers (``config_enumerate``...) and ``functools.partial``."""
-    seen = set()
-    while id(model) not in seen:
-        seen.add(id(model))
-        inner = getattr(model, "fn", None) or getattr(model, "func", None) or getattr(model, "__wrapped__", None)
-        if inner is None or not callable(inner):
-            break
+    while callable(inner := getattr(model, "fn", None) or getattr(model, "func", None)):
         model = inner
     return model
 
 
-#: The book's Gaussian mixtures, whose pointwise marginal log-likelihood is :func:`mixture_log_likelihood`
-#: whatever the formulation sampled (labels sampled, enumerated or summed out by hand).
+#: The book's Gaussian mixtures: their pointwise marginal log-likelihood is
+#: :func:`gmm_utils.mixture_log_likelihood`, whatever the formulation sampled.
 GAUSSIAN_MIXTURE_MODELS = (marginal_model, latent_model)
 
 
@@ -293,44 +212,17 @@ class LogLikelihoodUnavailable(ValueError):
 
 
 def model_log_likelihood(
-    model: Callable[..., Any],
-    posterior: Mapping[str, Any],
-    model_kwargs: Mapping[str, Any],
-    *,
-    site: str = "x",
+    model: Callable[..., Any], posterior: Mapping[str, Any], model_kwargs: Mapping[str, Any], *, site: str = "x",
     chunk_size: int = 256,
 ) -> np.ndarray:
-    r"""Pointwise log-likelihood :math:`\log p(x_i \mid \theta^{(s)})` of any NumPyro model, draw by draw.
+    r"""Pointwise log-likelihood :math:`\log p(x_i \mid \theta^{(s)})` of any NumPyro model, ``(chains, draws, n)``.
 
-    NumPyro's own ``numpyro.infer.log_likelihood``: each posterior draw is substituted into
-    ``model`` and the observed site's ``log_prob`` is evaluated at the data, so the result
-    is the density the model itself samples (a Student-t mixture's for
-    :func:`gmm_utils.student_t_mixture_model`). Compiled once per model and chunk size.
-
-    Parameters
-    ----------
-    model : callable
-        The NumPyro model that was fitted.
-    posterior : mapping of str to array_like, shape (chains, draws, ...)
-        Posterior draws of *every* unobserved sample site of the model.
-    model_kwargs : mapping
-        The model's arguments, with the observations (``x=...``).
-    site : str
-        The observed site.
-    chunk_size : int
-        Draws per compiled call (bounds the memory of ``(draws, n, k)`` intermediates).
-
-    Returns
-    -------
-    numpy.ndarray, shape (chains, draws, n)
-
-    Raises
-    ------
-    LogLikelihoodUnavailable
-        If ``site`` is not observed, if its log density is not one value per point, or if
-        the model has an unobserved sample site that the posterior lacks (labels
-        excluded from the draws) or that is discrete or enumerated: then the
-        log-likelihood given the draws is not the *marginal* one that PSIS-LOO needs.
+    NumPyro's ``numpyro.infer.log_likelihood``, compiled, ``chunk_size`` draws at a time: each
+    draw of ``posterior`` (``(chains, draws, ...)`` arrays of *every* unobserved sample site) is
+    substituted into ``model`` and the observed ``site``'s ``log_prob`` evaluated at the data in
+    ``model_kwargs``. Raises :class:`LogLikelihoodUnavailable` if ``site`` is not observed, its
+    log density is not one value per point, or the model has an unobserved site the posterior
+    lacks or that is discrete or enumerated (the log-likelihood is then not the marginal one).
     """
     if not posterior:
         raise LogLikelihoodUnavailable("`posterior` holds no draws")
@@ -348,16 +240,12 @@ def model_log_likelihood(
             continue
         if name not in arrays:
             raise LogLikelihoodUnavailable(f"the posterior has no draws of the model's site {name!r}")
-        if getattr(node["fn"], "is_discrete", False) or node.get("infer", {}).get("enumerate"):
-            raise LogLikelihoodUnavailable(
-                f"the model's site {name!r} is discrete: the log-likelihood given its draws is not the marginal one"
-            )
-    value = np.asarray(trace[site]["value"])
-    shape = np.shape(trace[site]["fn"].log_prob(trace[site]["value"]))
-    if value.ndim != 1 or shape != value.shape:
+        if node["fn"].is_discrete or node["infer"].get("enumerate"):
+            raise LogLikelihoodUnavailable(f"the model's site {name!r} is discrete: its log-likelihood is not marginal")
+    value, shape = np.shape(trace[site]["value"]), np.shape(trace[site]["fn"].log_prob(trace[site]["value"]))
+    if len(value) != 1 or shape != value:
         raise LogLikelihoodUnavailable(
-            f"site {site!r} must be a vector of points with one log density each, got value shape "
-            f"{value.shape} and log density shape {shape}"
+            f"site {site!r} must be a vector of points with one log density each, got shapes {value} and {shape}"
         )
     kwargs, names = dict(model_kwargs), list(arrays)
 
@@ -369,46 +257,26 @@ def model_log_likelihood(
 
 
 def to_inference_data(
-    mcmc: MCMC,
-    x: Any | None = None,
-    *,
-    log_likelihood: bool = True,
-    wall_time: float | None = None,
+    mcmc: MCMC, x: Any | None = None, *, log_likelihood: bool = True, wall_time: float | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
 ) -> az.InferenceData:
     """Convert a finished NumPyro ``MCMC`` run to ``arviz.InferenceData``.
 
-    Groups: ``posterior`` (dims ``chain, draw, component``; sampled labels ``z`` get the
-    dim ``point``), ``sample_stats`` (ArviZ's ``diverging``, ``energy``, ``n_steps``,
-    ``tree_depth``, ``acceptance_rate``, ``step_size``, ``lp``, whichever the run
-    recorded; for ``HMCGibbs`` kernels those of the HMC block, recorded as
-    ``hmc_state.<field>``), ``observed_data`` and, if ``log_likelihood`` and ``x`` are
-    given, ``log_likelihood``, the pointwise *marginal* log-likelihood of ``x``:
-
-    * for the book's Gaussian mixtures (:data:`GAUSSIAN_MIXTURE_MODELS`, also wrapped in
-      ``config_enumerate`` or sampled with their labels), :func:`mixture_log_likelihood`,
-      whatever the formulation sampled;
-    * for any other model, given its ``model_kwargs`` (:func:`run_mcmc` passes them),
-      :func:`model_log_likelihood`, the density the model itself samples, e.g. the
-      Student-t mixture's for :func:`gmm_utils.student_t_mixture_model`. Without
-      ``model_kwargs``, or when that density is not per point or not marginal (discrete
-      sites), the group is left out, with a warning if the posterior has the book's
-      ``weights``, ``locs`` and ``scales``: a log-likelihood is never guessed.
-
-    ``wall_time`` (seconds, compilation included) is stored in ``posterior.attrs["sampling_time"]``.
+    Groups: ``posterior``, ``sample_stats`` (the recorded :data:`NUTS_EXTRA_FIELDS`, also as
+    ``hmc_state.<field>``, under ArviZ's names, plus ``tree_depth``), ``observed_data`` and,
+    if ``log_likelihood`` and ``x`` are given, the pointwise *marginal* log-likelihood of ``x``:
+    the Gaussian mixture's for :data:`GAUSSIAN_MIXTURE_MODELS` (enumerated, or with sampled
+    labels, too), else :func:`model_log_likelihood` given ``model_kwargs``, else none (with a
+    warning if the posterior has ``weights``, ``locs`` and ``scales``): it is never guessed.
+    ``wall_time`` (seconds) goes to ``posterior.attrs["sampling_time"]``.
     """
-    samples = mcmc.get_samples(group_by_chain=True)
-    posterior = {name: np.asarray(value) for name, value in samples.items()}
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    stats: dict[str, np.ndarray] = {}
-    for field, value in extra.items():
-        name = _stat_name(field)
-        if name is not None:
-            stats[name] = np.asarray(value)
+    posterior = {name: np.asarray(value) for name, value in mcmc.get_samples(group_by_chain=True).items()}
+    extra = mcmc.get_extra_fields(group_by_chain=True).items()
+    names = {field: NUTS_EXTRA_FIELDS.get(field.removeprefix("hmc_state.")) for field, _ in extra}
+    stats = {names[field]: np.asarray(value) for field, value in extra if names[field] is not None}
     if "lp" in stats:
         stats["lp"] = -stats["lp"]  # NumPyro records the potential energy, -log density
-    if "n_steps" in stats:
-        # NUTS doubles its trajectory: depth d allows up to 2**d - 1 leapfrog steps.
+    if "n_steps" in stats:  # depth d allows up to 2**d - 1 leapfrog steps
         stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(int)
 
     dims = {name: dims for name, dims in MIXTURE_DIMS.items() if name in posterior or name == "x"}
@@ -416,10 +284,9 @@ def to_inference_data(
     if x is not None:
         x = np.asarray(x)
         groups["observed_data"] = {"x": x}
-        if log_likelihood:
-            pointwise = _pointwise_log_likelihood(mcmc, posterior, x, model_kwargs)
-            if pointwise is not None:
-                groups["log_likelihood"] = {"x": pointwise}
+        pointwise = _pointwise_log_likelihood(mcmc, posterior, x, model_kwargs) if log_likelihood else None
+        if pointwise is not None:
+            groups["log_likelihood"] = {"x": pointwise}
     idata = az.from_dict(**groups, dims=dims)
     if wall_time is not None:
         idata.posterior.attrs["sampling_time"] = float(wall_time)
@@ -433,272 +300,105 @@ def _pointwise_log_likelihood(
     book_sites = all(name in posterior for name in ("weights", "locs", "scales"))
     model = getattr(mcmc.sampler, "model", None)
     if _base_model(model) in GAUSSIAN_MIXTURE_MODELS and book_sites:
-        # jitted: about ten times faster than eager op-by-op dispatch here
-        return map_over_draws(
-            jax.jit(lambda w, m, s: mixture_log_likelihood(w, m, s, x)),
-            posterior["weights"],
-            posterior["locs"],
-            posterior["scales"],
+        return map_over_draws(  # jitted: about ten times faster than op-by-op dispatch
+            jax.jit(partial(mixture_log_likelihood, x)), posterior["weights"], posterior["locs"], posterior["scales"]
         )
     reason = "its arguments `model_kwargs` were not given"
     if model is not None and model_kwargs is not None:
-        kwargs = {**model_kwargs, "x": x}
         try:
-            return model_log_likelihood(model, posterior, kwargs)
+            return model_log_likelihood(model, posterior, {**model_kwargs, "x": x})
         except LogLikelihoodUnavailable as error:
             reason = str(error)
     if book_sites:
-        warnings.warn(
-            f"no log_likelihood group stored: the pointwise log-likelihood of model "
-            f"{getattr(_base_model(model), '__name__', model)!r} cannot be computed ({reason}); "
-            "pass log_likelihood=False to silence this",
-            stacklevel=3,
-        )
+        name = getattr(_base_model(model), "__name__", model)
+        message = f"no log_likelihood group stored: that of model {name!r} cannot be computed ({reason})"
+        warnings.warn(f"{message}; pass log_likelihood=False to silence this", stacklevel=3)
     return None
 
 
 def run_mcmc(
-    kernel: MCMCKernel,
-    *,
-    num_chains: int = 4,
-    num_warmup: int = 1000,
-    num_samples: int = 1000,
-    seed: int = 0,
-    chain_method: str | None = None,
-    progress_bar: bool = False,
-    log_likelihood: bool = True,
-    extra_fields: Sequence[str] = NUTS_EXTRA_FIELDS + ("potential_energy",),
-    exclude_sites: Sequence[str] = (),
-    **model_kwargs: Any,
+    kernel: MCMCKernel, model_kwargs: Mapping[str, Any] | None = None, *,
+    extra_fields: Sequence[str] = tuple(NUTS_EXTRA_FIELDS), exclude_sites: Sequence[str] = (), **options: Any,
 ) -> az.InferenceData:
     """Run any NumPyro MCMC kernel with the book's defaults; return ``arviz.InferenceData``.
 
-    :func:`run_nuts` builds a ``NUTS`` kernel and calls this; the runners of
-    :mod:`gmm_utils.latent` call it with ``HMCGibbs`` and ``DiscreteHMCGibbs`` kernels,
-    so every fit in the book comes back in the same form.
-
-    Parameters
-    ----------
-    kernel : numpyro.infer.mcmc.MCMCKernel
-        E.g. ``NUTS(model)`` or ``HMCGibbs(NUTS(model), gibbs_fn, ["z"])``.
-    num_chains, num_warmup, num_samples, seed, chain_method, progress_bar, log_likelihood
-        As in :func:`run_nuts`.
-    extra_fields : sequence of str
-        Per-draw statistics to record (NumPyro names, see :data:`NUTS_EXTRA_FIELDS`;
-        prefix them with ``hmc_state.`` for ``HMCGibbs`` kernels).
-    exclude_sites : sequence of str
-        Sample sites not to store, e.g. ``("z",)`` to drop ``(chains, draws, n)`` labels.
-    **model_kwargs
-        Passed to the model, e.g. ``x=data.x, k=3``.
-
-    Returns
-    -------
-    arviz.InferenceData
-        See :func:`to_inference_data`; ``posterior.attrs`` also records ``sampler`` (the
-        kernel's class name), ``num_chains``, ``chain_method``, and, timed apart by
-        :func:`compile_then_run`, ``compile_time`` (tracing and compiling, or loading from
-        the persistent cache) and ``run_time`` (sampling after compilation: initialization,
-        warm-up and draws), in wall seconds, and the same two in CPU seconds
-        (``compile_cpu_time``, ``run_cpu_time``). ``sampling_time`` is the wall time of the
-        whole ``MCMC.run``, compilation included. The two parts are measured for chains run
-        in parallel (the book's set-up: one device per chain); for one chain, and for
-        NumPyro's ``"sequential"`` and ``"vectorized"`` methods, whose draws the book keeps
-        exactly as NumPyro makes them, they are NaN.
+    ``kernel`` is e.g. ``nuts_kernel(model, **options)`` or ``HMCGibbs(...)``; ``model_kwargs``
+    the model's arguments, e.g. ``{"x": data.x, "k": 3}``; ``extra_fields`` the per-draw
+    statistics to record (:data:`NUTS_EXTRA_FIELDS`, ``hmc_state.``-prefixed for ``HMCGibbs``);
+    ``exclude_sites`` sample sites not to store (``("z",)`` drops ``(chains, draws, n)`` labels);
+    ``options`` :class:`SamplerOptions` (the kernel's own, such as ``dense_mass``, are those it
+    was built with). The result is :func:`to_inference_data`'s; ``posterior.attrs`` also record
+    ``sampler`` (the kernel's class), ``num_chains``, ``chain_method``, ``sampling_time`` (wall
+    seconds of ``MCMC.run``, compilation included) and, for two or more chains run in parallel,
+    its parts timed by :func:`compile_then_run` (NaN otherwise).
     """
-    num_chains = positive_int("num_chains", num_chains)
-    num_warmup = positive_int("num_warmup", num_warmup)
-    num_samples = positive_int("num_samples", num_samples)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an integer, got {seed!r}")
-    if chain_method is None:
-        chain_method = choose_chain_method(num_chains)
-    if chain_method not in ("parallel", "vectorized", "sequential"):
-        raise ValueError(f"`chain_method` must be 'parallel', 'vectorized' or 'sequential', got {chain_method!r}")
-    x = model_kwargs.get("x")
-    if x is not None and isinstance(x, (list, tuple, np.ndarray)):
-        model_kwargs["x"] = finite_vector("x", x)
-
-    if chain_method == "parallel" and jax.local_device_count() < num_chains:
-        warnings.warn(  # as NumPyro does
-            f"There are not enough devices to run parallel chains: expected {num_chains} but got "
-            f"{jax.local_device_count()}. Chains will be drawn sequentially.",
-            stacklevel=2,
-        )
-        chain_method = "sequential"
+    settings = SamplerOptions(**options)
+    if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
+        raise TypeError(f"`model_kwargs` must be a mapping of the model's arguments, got {type(model_kwargs).__name__}")
+    model_kwargs = dict(model_kwargs or {})
+    if isinstance(model_kwargs.get("x"), (list, tuple, np.ndarray)):
+        model_kwargs["x"] = finite_vector("x", model_kwargs["x"])
+    chain_method, num_chains = settings.method, settings.num_chains
     timings = dict.fromkeys(("compile_time", "run_time", "compile_cpu_time", "run_cpu_time"), float("nan"))
-    # Parallel chains compiled ahead give NumPyro's own draws, timed in two parts. NumPyro's
-    # sequential and vectorized methods are kept as they are (compiled ahead, their draws
-    # would differ from NumPyro's), and so is a single chain: those runs are timed whole.
-    split = chain_method == "parallel" and num_chains > 1
-    mcmc = MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        chain_method=compile_then_run(chain_method, timings) if split else chain_method,
-        progress_bar=progress_bar and not split,
-    )
-    fields = tuple(extra_fields) + tuple(f"~z.{site}" for site in exclude_sites)
+    # Parallel chains compiled ahead give NumPyro's own draws, timed in two parts. Other runs are
+    # NumPyro's own, timed whole: one chain, sequential and vectorized chains (compiled ahead they
+    # would give other draws) and parallel ones without a device each (NumPyro runs them sequentially).
+    split = chain_method == "parallel" and 1 < num_chains <= jax.local_device_count()
+    mcmc = MCMC(kernel, num_warmup=settings.num_warmup, num_samples=settings.num_samples, num_chains=num_chains,
+                chain_method=compile_then_run(chain_method, timings) if split else chain_method,
+                progress_bar=settings.progress_bar and not split)
     start = time.perf_counter()
-    mcmc.run(jax.random.PRNGKey(seed), extra_fields=fields, **model_kwargs)
-    jax.block_until_ready(mcmc.get_samples(group_by_chain=True))  # no reshaping to time
+    fields = tuple(extra_fields) + tuple(f"~z.{site}" for site in exclude_sites)
+    mcmc.run(jax.random.PRNGKey(settings.seed), extra_fields=fields, **model_kwargs)
+    jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
     wall_time = time.perf_counter() - start
     idata = to_inference_data(
-        mcmc, model_kwargs.get("x"), log_likelihood=log_likelihood, wall_time=wall_time, model_kwargs=model_kwargs
+        mcmc, model_kwargs.get("x"), log_likelihood=settings.log_likelihood, wall_time=wall_time, model_kwargs=model_kwargs
     )
-    idata.posterior.attrs.update(
-        sampler=type(kernel).__name__, num_chains=num_chains, chain_method=chain_method, **timings
-    )
+    if chain_method == "parallel" and num_chains > jax.local_device_count():
+        chain_method = "sequential"  # as NumPyro ran them
+    idata.posterior.attrs.update(sampler=type(kernel).__name__, num_chains=num_chains, chain_method=chain_method, **timings)
     return idata
 
 
-def nuts_kernel(
-    model: Callable[..., Any],
-    *,
-    target_accept_prob: float = 0.8,
-    dense_mass: bool = True,
-    max_tree_depth: int = 10,
-    init_strategy: Callable[..., Any] | None = None,
-) -> NUTS:
-    """The book's NUTS kernel for ``model``: the one :func:`run_nuts`, the Gibbs runners of
-    :mod:`gmm_utils.latent` and :func:`gmm_utils.timed_fit` all sample with.
+def nuts_kernel(model: Callable[..., Any], **options: Any) -> NUTS:
+    """The book's NUTS kernel for ``model``: the one every runner samples with.
 
-    Arguments as in :func:`run_nuts`; ``init_strategy=None`` means NumPyro's ``init_to_uniform``.
+    ``options`` are :class:`SamplerOptions`; the kernel uses ``target_accept_prob``, ``dense_mass``,
+    ``max_tree_depth`` and ``init_strategy``.
     """
-    if not 0.0 < target_accept_prob < 1.0:
-        raise ValueError(f"`target_accept_prob` must lie in (0, 1), got {target_accept_prob!r}")
-    return NUTS(
-        model,
-        target_accept_prob=target_accept_prob,
-        dense_mass=dense_mass,
-        max_tree_depth=max_tree_depth,
-        init_strategy=init_to_uniform if init_strategy is None else init_strategy,
-    )
+    settings = SamplerOptions(**options)
+    return NUTS(model, target_accept_prob=settings.target_accept_prob, dense_mass=settings.dense_mass,
+                max_tree_depth=settings.max_tree_depth, init_strategy=settings.init_strategy or init_to_uniform)
 
 
-def run_nuts(
-    model: Callable[..., Any],
-    *,
-    num_chains: int = 4,
-    num_warmup: int = 1000,
-    num_samples: int = 1000,
-    seed: int = 0,
-    target_accept_prob: float = 0.8,
-    dense_mass: bool = True,
-    max_tree_depth: int = 10,
-    chain_method: str | None = None,
-    progress_bar: bool = False,
-    log_likelihood: bool = True,
-    init_strategy: Callable[..., Any] | None = None,
-    **model_kwargs: Any,
-) -> az.InferenceData:
+def run_nuts(model: Callable[..., Any], model_kwargs: Mapping[str, Any] | None = None, **options: Any) -> az.InferenceData:
     """Sample ``model`` with NUTS and return ``arviz.InferenceData``.
 
-    Parameters
-    ----------
-    model : callable
-        A NumPyro model, e.g. :func:`gmm_utils.marginal_model`, or a model with
-        enumerated discrete sites (``config_enumerate(gmm_utils.latent_model)``), which
-        NUTS then sums out.
-    num_chains, num_warmup, num_samples : int
-        Chains, warm-up iterations and kept draws per chain.
-    seed : int
-        Seed of the ``jax.random.PRNGKey``; the same seed gives the same draws.
-    target_accept_prob, dense_mass, max_tree_depth
-        Passed to ``numpyro.infer.NUTS``. ``dense_mass=True`` (the default) adapts a full
-        mass matrix during warm-up: it learns the posterior's correlations (means, weights
-        and standard deviations of a mixture are correlated), which takes NUTS from about
-        15 to about 6.5 leapfrog steps per draw on the book's data (chapter 7).
-    chain_method : {"parallel", "vectorized", "sequential"}, optional
-        Default: ``"parallel"`` when JAX has a device per chain (see
-        :func:`gmm_utils.set_host_device_count`), else ``"vectorized"``.
-    progress_bar : bool
-        Off by default, so rendered pages carry no progress-bar debris.
-    log_likelihood : bool
-        Store the pointwise marginal log-likelihood of ``x`` (needed by LOO): the
-        Gaussian mixture's for the book's two Gaussian models, and for any other model
-        the density the model samples, computed by NumPyro (:func:`model_log_likelihood`;
-        see :func:`to_inference_data`).
-    init_strategy : callable, optional
-        Where chains start, a NumPyro init strategy such as :func:`init_to_data`.
-        Default NumPyro's ``init_to_uniform``.
-    **model_kwargs
-        Passed to the model, e.g. ``x=data.x, k=3, ordered=True``.
-
-    Returns
-    -------
-    arviz.InferenceData
-        See :func:`to_inference_data` and :func:`run_mcmc`.
-        ``idata.posterior.attrs["sampling_time"]`` holds the wall time in seconds,
-        compilation included; ``compile_time`` and ``run_time`` split it into compiling and
-        sampling after compilation (for two or more chains run in parallel).
-
-    Examples
-    --------
-    >>> idata = run_nuts(marginal_model, x=data.x, k=3, ordered=True)  # doctest: +SKIP
-    >>> idata.posterior["locs"].shape  # doctest: +SKIP
-    (4, 1000, 3)
+    ``model`` is a NumPyro model, e.g. :func:`gmm_utils.marginal_model`, or one with enumerated
+    discrete sites (``config_enumerate(gmm_utils.latent_model)``), which NUTS sums out;
+    ``model_kwargs`` its arguments, e.g. ``{"x": data.x, "k": 3, "ordered": True}``; ``options``
+    :class:`SamplerOptions`, e.g. ``num_chains=4, seed=1``. The result is :func:`run_mcmc`'s,
+    with ``max_tree_depth``, ``target_accept_prob`` and ``dense_mass`` in ``sample_stats.attrs``
+    (the diagnostics read them).
     """
-    kernel = nuts_kernel(
-        model,
-        target_accept_prob=target_accept_prob,
-        dense_mass=dense_mass,
-        max_tree_depth=max_tree_depth,
-        init_strategy=init_strategy,
-    )
-    idata = run_mcmc(
-        kernel,
-        num_chains=num_chains,
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        seed=seed,
-        chain_method=chain_method,
-        progress_bar=progress_bar,
-        log_likelihood=log_likelihood,
-        **model_kwargs,
-    )
-    # What the diagnostics need to know about the sampler's settings (check_convergence
-    # reads max_tree_depth to count saturated trajectories).
-    idata.sample_stats.attrs.update(
-        max_tree_depth=int(max_tree_depth),
-        target_accept_prob=float(target_accept_prob),
-        dense_mass=bool(dense_mass),
-    )
+    settings = SamplerOptions(**options)
+    idata = run_mcmc(nuts_kernel(model, **options), model_kwargs, **options)
+    idata.sample_stats.attrs.update(max_tree_depth=settings.max_tree_depth, dense_mass=bool(settings.dense_mass),
+                                    target_accept_prob=float(settings.target_accept_prob))
     return idata
 
 
 def fit_summary(idata: az.InferenceData, var_names: Sequence[str] | None = None) -> dict[str, float]:
     """The numbers by which the book compares fits: time, efficiency, convergence.
 
-    Parameters
-    ----------
-    idata : arviz.InferenceData
-        Any fit with a ``posterior`` group, e.g. from :func:`run_nuts`.
-    var_names : sequence of str, optional
-        Posterior variables to summarize. Default: every floating-point variable
-        (discrete labels such as ``z`` are left out: ESS and R-hat are not defined
-        for them in the usual sense).
-
-    Returns
-    -------
-    dict
-        ``wall_time`` (seconds of the whole ``MCMC.run``, from
-        ``posterior.attrs["sampling_time"]``, compilation included; NaN if absent),
-        ``compile_time`` and ``run_time`` (its two parts, timed apart by
-        :func:`compile_then_run`: compiling or loading from the cache, and sampling after
-        compilation, that is initialization, warm-up and draws; NaN if not measured),
-        ``min_ess_bulk`` and ``min_ess_tail`` (the smallest over all scalar components of
-        the variables, ArviZ's rank-normalized ESS), ``ess_per_second``
-        (``min_ess_bulk / wall_time``), ``ess_per_run_second`` (``min_ess_bulk /
-        run_time``: what the book compares, since it does not depend on the compilation
-        cache), ``max_rhat`` (ArviZ's rank-normalized split R-hat; NaN propagates, it is
-        never skipped) and ``divergences`` (total over chains and draws; NaN if the
-        sampler does not record them).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> pd.DataFrame({"NUTS": fit_summary(idata)}).T  # doctest: +SKIP
+    ``var_names`` are the posterior variables to summarize, by default every floating-point one
+    (not the labels ``z``). Returns a dict: ``wall_time``, ``compile_time`` and ``run_time``
+    (seconds, from ``posterior.attrs``, see :func:`run_mcmc`; NaN if absent), ``min_ess_bulk``
+    and ``min_ess_tail`` (ArviZ's, the smallest over all scalar components), ``ess_per_second``
+    (``min_ess_bulk / wall_time``), ``ess_per_run_second`` (``min_ess_bulk / run_time``: what
+    the book compares, since it does not depend on the compilation cache), ``max_rhat`` (NaN
+    propagates) and ``divergences`` (in all chains; NaN if not recorded).
     """
     if not hasattr(idata, "posterior"):
         raise ValueError("`idata` must have a posterior group")
@@ -714,59 +414,38 @@ def fit_summary(idata: az.InferenceData, var_names: Sequence[str] | None = None)
         return float(reduce(np.concatenate([np.ravel(dataset[name].values) for name in var_names])))
 
     ess_bulk = extreme(az.ess(idata, var_names=var_names, method="bulk"), np.min)
-    ess_tail = extreme(az.ess(idata, var_names=var_names, method="tail"), np.min)
-    max_rhat = extreme(az.rhat(idata, var_names=var_names), np.max)
     wall_time, compile_time, run_time = (
         float(posterior.attrs.get(name, np.nan)) for name in ("sampling_time", "compile_time", "run_time")
     )
     stats = getattr(idata, "sample_stats", None)
-    if stats is not None and "diverging" in stats:
-        divergences: float = int(np.sum(stats["diverging"].values))
-    else:
-        divergences = float("nan")
+    diverging = stats is not None and "diverging" in stats
     return {
         "wall_time": wall_time,
         "compile_time": compile_time,
         "run_time": run_time,
         "min_ess_bulk": ess_bulk,
-        "min_ess_tail": ess_tail,
+        "min_ess_tail": extreme(az.ess(idata, var_names=var_names, method="tail"), np.min),
         "ess_per_second": ess_bulk / wall_time,
         "ess_per_run_second": ess_bulk / run_time,
-        "max_rhat": max_rhat,
-        "divergences": divergences,
+        "max_rhat": extreme(az.rhat(idata, var_names=var_names), np.max),
+        "divergences": int(np.sum(stats["diverging"].values)) if diverging else float("nan"),
     }
 
 
 #: Column headers of :func:`compare_fits`, one per :func:`fit_summary` key it shows.
 COMPARISON_COLUMNS = {
-    "compile_time": "compile s",
-    "run_time": "sampling s (after compilation)",
-    "min_ess_bulk": "min bulk ESS",
-    "min_ess_tail": "min tail ESS",
-    "ess_per_run_second": "bulk ESS / s of sampling",
-    "max_rhat": "max R-hat",
+    "compile_time": "compile s", "run_time": "sampling s (after compilation)", "min_ess_bulk": "min bulk ESS",
+    "min_ess_tail": "min tail ESS", "ess_per_run_second": "bulk ESS / s of sampling", "max_rhat": "max R-hat",
     "divergences": "divergences",
 }
 
 
 def compare_fits(summaries: Mapping[Any, Mapping[str, float]]) -> Any:
-    """The book's side-by-side table of fits, one row per fit, timed after compilation.
+    """The book's side-by-side table of fits (chapters 2 and 3), one row per fit.
 
-    Chapters 2 and 3 build their comparison tables with this one function, so both show
-    the same columns computed the same way: seconds of compilation and of sampling after
-    compilation (see :func:`compile_then_run`), the smallest bulk and tail ESS, bulk ESS
-    per second of sampling, the largest R-hat and the divergences.
-
-    Parameters
-    ----------
-    summaries : mapping
-        Row label (a string or a tuple, for a two-level index) -> :func:`fit_summary` of
-        the fit (or a dict with the same keys, e.g. a projected row).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns named by :data:`COMPARISON_COLUMNS`.
+    ``summaries`` maps a row label (a string, or a tuple for a two-level index) to a
+    :func:`fit_summary` (or a dict with its keys, e.g. a projected row). Returns a
+    ``pandas.DataFrame`` with the columns named by :data:`COMPARISON_COLUMNS`.
     """
     import pandas as pd
 
@@ -780,11 +459,10 @@ def compare_fits(summaries: Mapping[Any, Mapping[str, float]]) -> Any:
 
 
 def speedup(faster: Mapping[str, float], slower: Mapping[str, float]) -> float:
-    """``faster``'s effective draws per second of sampling divided by ``slower``'s.
+    """``faster``'s ``ess_per_run_second`` (:func:`fit_summary`) divided by ``slower``'s.
 
-    The ratio of ``ess_per_run_second`` (:func:`fit_summary`): bulk ESS of the worst
-    parameter per second of sampling after compilation. Compilation is left out on both
-    sides, so the ratio does not depend on which programs a compilation cache held.
+    Effective draws per second of sampling after compilation: the ratio does not depend on
+    which programs a compilation cache held.
     """
     values = [float(summary["ess_per_run_second"]) for summary in (faster, slower)]
     if not all(np.isfinite(value) and value > 0 for value in values):

@@ -1,21 +1,18 @@
 r"""Three ways to fit the latent formulation (one label ``z`` per point) with NumPyro.
 
 Each runner fits :func:`gmm_utils.latent_model` and returns ``arviz.InferenceData`` in the
-same form as :func:`gmm_utils.run_nuts` (same groups, the pointwise *marginal*
-log-likelihood, the compilation and the sampling after compilation timed apart in
-``posterior.attrs``), so chapters 2 and 3 compare them with one
+same form as :func:`gmm_utils.run_nuts`, taking the model's arguments as one mapping and the
+:class:`gmm_utils.SamplerOptions` as keywords, so chapters 2 and 3 compare them in one
 :func:`gmm_utils.compare_fits` table, under one :data:`COMPARISON_PROTOCOL`.
 
 ``run_discrete_gibbs``
     ``DiscreteHMCGibbs``: NUTS for the continuous parameters, then one Gibbs sweep over
-    the labels, one label at a time. Each single-label update evaluates the whole model
-    once per alternative label, so a sweep costs :math:`O(n^2 k)`.
+    the labels, one label at a time, :math:`O(n^2 k)` per sweep.
 ``run_blocked_gibbs``
     ``HMCGibbs``: NUTS for the continuous parameters, then all labels at once from their
     exact conditional (the responsibilities), :math:`O(n k)` per sweep.
 ``run_enumerated``
-    ``config_enumerate`` + NUTS: NumPyro (through funsor) sums the labels out, so NUTS
-    samples the same marginal posterior as :func:`gmm_utils.marginal_model`.
+    ``config_enumerate`` + NUTS: NumPyro (through funsor) sums the labels out.
 """
 
 from __future__ import annotations
@@ -33,19 +30,16 @@ from numpyro.infer import DiscreteHMCGibbs, HMCGibbs
 from numpyro.infer.gibbs import DiscreteGibbs
 
 from ._validation import finite_vector, positive_int
-from .distributions import MixtureGaussian
-from .inference import NUTS_EXTRA_FIELDS, nuts_kernel, run_mcmc, run_nuts
+from .distributions import component_log_densities
+from .inference import NUTS_EXTRA_FIELDS, SamplerOptions, nuts_kernel, run_mcmc, run_nuts
 from .models import latent_model
 
 #: Per-draw statistics of the NUTS block inside the Gibbs kernels.
-GIBBS_EXTRA_FIELDS = tuple(
-    f"hmc_state.{field}" for field in NUTS_EXTRA_FIELDS + ("potential_energy",)
-)
+GIBBS_EXTRA_FIELDS = tuple(f"hmc_state.{field}" for field in NUTS_EXTRA_FIELDS)
 
-#: The sampling protocol by which chapters 2 and 3 compare every formulation: the same
-#: chains, warm-up, kept draws and seed for each sampler, so that the two chapters fit the
-#: same chains and report the same ratios (up to the noise of timing on a shared machine).
-COMPARISON_PROTOCOL: dict[str, int] = {"num_chains": 4, "num_warmup": 500, "num_samples": 1000, "seed": 42}
+#: The sampler options by which chapters 2 and 3 compare every formulation (keywords of
+#: :class:`gmm_utils.SamplerOptions`): the same chains, warm-up, draws and seed for each.
+COMPARISON_PROTOCOL: Mapping[str, int] = {"num_chains": 4, "num_warmup": 500, "num_samples": 1000, "seed": 42}
 
 
 def label_conditional_gibbs_fn(x: Any) -> Callable[..., dict[str, jax.Array]]:
@@ -73,175 +67,107 @@ def label_conditional_gibbs_fn(x: Any) -> Callable[..., dict[str, jax.Array]]:
     """
     x = jnp.asarray(finite_vector("x", x))
 
-    def gibbs_fn(
-        rng_key: jax.Array, gibbs_sites: dict[str, Any], hmc_sites: dict[str, Any]
-    ) -> dict[str, jax.Array]:
-        mixture = MixtureGaussian(hmc_sites["locs"], hmc_sites["scales"], hmc_sites["weights"])
-        logits = mixture.component_log_probs(x)  # (n, k): log w_j + log N(x_i | ...)
+    def gibbs_fn(rng_key: jax.Array, gibbs_sites: dict[str, Any], hmc_sites: dict[str, Any]) -> dict[str, jax.Array]:
+        logits = component_log_densities(x, hmc_sites["weights"], hmc_sites["locs"], hmc_sites["scales"])  # (n, k)
         labels = jax.random.categorical(rng_key, logits, axis=-1)
         return {"z": labels.astype(gibbs_sites["z"].dtype)}
 
     return gibbs_fn
 
 
-def discrete_gibbs_kernel(model: Callable[..., Any] = latent_model, *, modified: bool = False, **nuts_options: Any) -> DiscreteHMCGibbs:
+def discrete_gibbs_kernel(
+    model: Callable[..., Any] = latent_model, *, modified: bool = False, **options: Any
+) -> DiscreteHMCGibbs:
     """NumPyro's ``DiscreteHMCGibbs`` around the book's NUTS kernel: what :func:`run_discrete_gibbs` samples with.
 
-    ``nuts_options`` go to :func:`gmm_utils.nuts_kernel` (``target_accept_prob``,
-    ``dense_mass``, ``init_strategy``); ``modified`` to ``DiscreteHMCGibbs``.
+    ``options`` go to :func:`gmm_utils.nuts_kernel`; ``modified`` to ``DiscreteHMCGibbs``.
     """
-    return DiscreteHMCGibbs(nuts_kernel(model, **nuts_options), modified=modified)
+    return DiscreteHMCGibbs(nuts_kernel(model, **options), modified=modified)
 
 
-def blocked_gibbs_kernel(x: Any, model: Callable[..., Any] = latent_model, **nuts_options: Any) -> HMCGibbs:
+def blocked_gibbs_kernel(x: Any, model: Callable[..., Any] = latent_model, **options: Any) -> HMCGibbs:
     """NumPyro's ``HMCGibbs``: NUTS for the parameters, the labels from their exact conditional.
 
-    What :func:`run_blocked_gibbs` samples with; ``nuts_options`` as in
-    :func:`discrete_gibbs_kernel`.
+    What :func:`run_blocked_gibbs` samples with; ``options`` go to :func:`gmm_utils.nuts_kernel`.
     """
-    return HMCGibbs(nuts_kernel(model, **nuts_options), gibbs_fn=label_conditional_gibbs_fn(x), gibbs_sites=["z"])
+    return HMCGibbs(nuts_kernel(model, **options), gibbs_fn=label_conditional_gibbs_fn(x), gibbs_sites=["z"])
 
 
-def _gibbs_run(kernel: Any, x: Any, k: int, keep_labels: bool, sampling: dict[str, Any], model_kwargs: dict[str, Any]) -> az.InferenceData:
-    return run_mcmc(
-        kernel,
-        extra_fields=GIBBS_EXTRA_FIELDS,
-        exclude_sites=() if keep_labels else ("z",),
-        x=x,
-        k=k,
-        **sampling,
-        **model_kwargs,
-    )
+def _run_gibbs(kernel: Any, model_kwargs: Mapping[str, Any], keep_labels: bool, options: Any) -> az.InferenceData:
+    exclude = () if keep_labels else ("z",)
+    return run_mcmc(kernel, model_kwargs, extra_fields=GIBBS_EXTRA_FIELDS, exclude_sites=exclude, **options)
+
+
+def _observations(model_kwargs: Mapping[str, Any]) -> Any:
+    if not isinstance(model_kwargs, Mapping) or "x" not in model_kwargs:
+        raise ValueError(f"`model_kwargs` must be a mapping with the observations `x`, got {model_kwargs!r}")
+    return model_kwargs["x"]
 
 
 def run_discrete_gibbs(
-    x: Any,
-    k: int = 3,
+    model_kwargs: Mapping[str, Any],
     *,
-    modified: bool = False,
     model: Callable[..., Any] = latent_model,
-    num_chains: int = 4,
-    num_warmup: int = 1000,
-    num_samples: int = 1000,
-    seed: int = 0,
-    target_accept_prob: float = 0.8,
-    dense_mass: bool = True,
-    init_strategy: Callable[..., Any] | None = None,
-    chain_method: str | None = None,
+    modified: bool = False,
     keep_labels: bool = False,
-    **model_kwargs: Any,
+    **options: Any,
 ) -> az.InferenceData:
-    """Fit the latent model with ``DiscreteHMCGibbs``: NUTS, then a Gibbs sweep over labels.
+    """Fit the latent model with ``DiscreteHMCGibbs``: NUTS, then a Gibbs sweep over the labels.
 
     Each iteration takes one NUTS step for ``weights``, ``locs`` and ``scales`` given the
-    labels, then updates the labels one at a time (in random order), each from its
-    conditional given everything else. NumPyro finds that conditional generically, by
-    evaluating the model's log density once per alternative value, so one sweep costs
-    ``n * (k - 1)`` model evaluations of ``O(n)`` each: ``O(n^2 k)``. Use a subset of the
-    data when ``n`` is large.
+    labels, then updates the labels one at a time, each from its conditional, which NumPyro
+    finds by evaluating the model once per alternative label: ``O(n^2 k)`` per sweep.
 
     Parameters
     ----------
-    x : array_like, shape (n,)
-        The observations.
-    k : int
-        Number of components.
-    modified : bool
-        Liu's modified (Metropolised) Gibbs proposal, which never proposes the current
-        label; passed to ``DiscreteHMCGibbs``.
+    model_kwargs : mapping
+        The model's arguments, with the observations: ``{"x": x, "k": 3, "ordered": True}``.
     model : callable
         A model with a discrete site ``z``; default :func:`gmm_utils.latent_model`.
-    num_chains, num_warmup, num_samples, seed, chain_method
-        As in :func:`gmm_utils.run_nuts`. NumPyro's Gibbs kernels cannot run chains
-        ``"vectorized"``; the default is ``"parallel"`` with a device per chain, else
-        ``"sequential"``.
-    target_accept_prob, dense_mass
-        Of the NUTS block, as in :func:`gmm_utils.run_nuts` (same defaults, so that a
-        comparison with NUTS on a marginalized model uses the same adaptation).
-    init_strategy : callable, optional
-        Where the continuous parameters start (e.g. :func:`gmm_utils.init_to_data`);
-        default NumPyro's ``init_to_uniform``. The labels start from their exact
-        conditional given that start: the Gibbs update of ``z`` comes first in each
-        iteration.
+    modified : bool
+        Liu's modified (Metropolised) Gibbs proposal, passed to ``DiscreteHMCGibbs``.
     keep_labels : bool
         Store the sampled labels ``z`` ``(chains, draws, n)`` in the posterior.
-    **model_kwargs
-        Passed to the model, e.g. ``ordered=True`` or a ``loc_prior``.
+    **options
+        :class:`gmm_utils.SamplerOptions`; ``init_strategy`` places the continuous
+        parameters (the labels' Gibbs update comes first in each iteration).
 
     Returns
     -------
     arviz.InferenceData
         As from :func:`gmm_utils.run_nuts`; ``sample_stats`` describe the NUTS block.
     """
-    kernel = discrete_gibbs_kernel(
-        model, modified=modified, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy
-    )
-    sampling = _sampling_options(num_chains, num_warmup, num_samples, seed, chain_method)
-    return _gibbs_run(kernel, x, k, keep_labels, sampling, model_kwargs)
+    _observations(model_kwargs)
+    return _run_gibbs(discrete_gibbs_kernel(model, modified=modified, **options), model_kwargs, keep_labels, options)
 
 
 def run_blocked_gibbs(
-    x: Any,
-    k: int = 3,
+    model_kwargs: Mapping[str, Any],
     *,
     model: Callable[..., Any] = latent_model,
-    num_chains: int = 4,
-    num_warmup: int = 1000,
-    num_samples: int = 1000,
-    seed: int = 0,
-    target_accept_prob: float = 0.8,
-    dense_mass: bool = True,
-    init_strategy: Callable[..., Any] | None = None,
-    chain_method: str | None = None,
     keep_labels: bool = False,
-    **model_kwargs: Any,
+    **options: Any,
 ) -> az.InferenceData:
     """Fit the latent model with ``HMCGibbs``: NUTS, then all labels from their exact conditional.
 
-    Each iteration takes one NUTS step for ``weights``, ``locs`` and ``scales`` given the
-    labels, then draws every label at once from :func:`label_conditional_gibbs_fn`.
-    Arguments and return value as in :func:`run_discrete_gibbs` (without ``modified``);
-    ``model`` must name its sites as :func:`gmm_utils.latent_model` does and have Normal
-    components, since the conditional is written for them.
+    As :func:`run_discrete_gibbs` (without ``modified``), the labels drawn at once by
+    :func:`label_conditional_gibbs_fn`; ``model`` must name its sites as
+    :func:`gmm_utils.latent_model` does and have Normal components.
     """
-    kernel = blocked_gibbs_kernel(
-        x, model, target_accept_prob=target_accept_prob, dense_mass=dense_mass, init_strategy=init_strategy
-    )
-    sampling = _sampling_options(num_chains, num_warmup, num_samples, seed, chain_method)
-    return _gibbs_run(kernel, x, k, keep_labels, sampling, model_kwargs)
+    kernel = blocked_gibbs_kernel(_observations(model_kwargs), model, **options)
+    return _run_gibbs(kernel, model_kwargs, keep_labels, options)
 
 
 def run_enumerated(
-    x: Any,
-    k: int = 3,
-    *,
-    model: Callable[..., Any] = latent_model,
-    **options: Any,
+    model_kwargs: Mapping[str, Any] | None = None, *, model: Callable[..., Any] = latent_model, **options: Any
 ) -> az.InferenceData:
     """Fit the latent model with NUTS after ``config_enumerate``: NumPyro sums ``z`` out.
 
-    ``config_enumerate`` marks the label site ``z`` for parallel enumeration; NUTS then
-    evaluates the log density with the labels summed out (by funsor's variable
-    elimination), so it samples the same posterior as the marginal model, written by
-    NumPyro instead of by hand.
-
-    Parameters
-    ----------
-    x : array_like, shape (n,)
-        The observations.
-    k : int
-        Number of components.
-    model : callable
-        Default :func:`gmm_utils.latent_model`.
-    **options
-        Passed to :func:`gmm_utils.run_nuts` (sampler settings and model arguments).
-
-    Returns
-    -------
-    arviz.InferenceData
-        As from :func:`gmm_utils.run_nuts`.
+    NUTS then evaluates the log density with the labels summed out (funsor's variable
+    elimination), so it samples the posterior of the marginal model, written by NumPyro.
+    Arguments as in :func:`gmm_utils.run_nuts`.
     """
-    return run_nuts(config_enumerate(model), x=x, k=k, **options)
+    return run_nuts(config_enumerate(model), model_kwargs, **options)
 
 
 def time_label_sweep(
@@ -293,7 +219,8 @@ def time_label_sweep(
     if clock not in clocks:
         raise ValueError(f"`clock` must be 'wall' or 'cpu', got {clock!r}")
     now = clocks[clock]
-    fixed = {name: jnp.asarray(value, dtype=x.dtype) for name, value in zip(("weights", "locs", "scales"), (weights, locs, scales))}
+    names = ("weights", "locs", "scales")
+    fixed = {name: jnp.asarray(value, dtype=x.dtype) for name, value in zip(names, (weights, locs, scales))}
     model_kwargs = {"x": x, "k": int(fixed["locs"].shape[-1])}
     kernel = DiscreteGibbs(condition(model, data=fixed))
     # Compiled, the start costs a third of its op-by-op (eager) CPU time.
@@ -309,73 +236,42 @@ def time_label_sweep(
 
 
 def project_discrete_gibbs(
-    blocked: Mapping[str, float],
-    sweep_seconds: float,
-    *,
-    num_chains: int,
-    num_warmup: int,
-    num_samples: int,
-    cores: int | None = None,
-    **_: Any,
+    blocked: Mapping[str, float], sweep_seconds: float, *, cores: int | None = None, **options: Any
 ) -> dict[str, float]:
     """The :func:`gmm_utils.fit_summary` of ``DiscreteHMCGibbs`` on data it was not run on, projected.
 
-    Given the parameters the labels are independent, so ``DiscreteHMCGibbs``'s one-at-a-time
-    sweep from the exact conditionals is the same Markov chain as the blocked update: it
-    reaches the blocked fit's effective sample sizes and R-hat, and pays one label sweep
-    (timed by :func:`time_label_sweep`) per chain and iteration on top of the blocked
-    fit's sampling time, with the chains sharing ``cores`` cores perfectly (optimistic).
+    Given the parameters the labels are independent, so the one-at-a-time sweep from the
+    exact conditionals is the same Markov chain as the blocked update: it reaches the
+    blocked fit's ESS and R-hat, and pays one label sweep (:func:`time_label_sweep`) per
+    chain and iteration on top of the blocked fit's sampling time, with the chains sharing
+    ``cores`` cores perfectly (optimistic).
 
     Parameters
     ----------
     blocked : mapping
-        :func:`gmm_utils.fit_summary` of the blocked Gibbs fit on the same data and protocol.
+        :func:`gmm_utils.fit_summary` of the blocked Gibbs fit on the same data and options.
     sweep_seconds : float
-        Seconds per label sweep on those data. CPU seconds (``time_label_sweep(...,
-        clock="cpu")``) make the projection the sweeps' total work, shared perfectly over
-        the cores.
-    num_chains, num_warmup, num_samples : int
-        The protocol of the blocked fit (extra keys, such as ``seed``, are ignored, so
-        ``**COMPARISON_PROTOCOL`` can be passed as it is).
+        Seconds per label sweep (CPU seconds make the projection the sweeps' total work).
     cores : int, optional
         Cores the chains share; default ``min(usable_cores(), num_chains)``.
+    **options
+        The blocked fit's :class:`gmm_utils.SamplerOptions` (chains, warm-up and draws count).
 
     Returns
     -------
     dict
-        ``blocked`` with ``run_time`` (sampling after compilation) increased by the sweeps,
-        ``ess_per_run_second`` recomputed, and ``sweep_time`` (the seconds added); the wall
-        time and compilation are NaN: they were never measured.
+        ``blocked`` with ``run_time`` increased by the sweeps, ``ess_per_run_second``
+        recomputed, and ``sweep_time`` (the seconds added); wall time and compilation are NaN.
     """
     from .devices import usable_cores
 
     if not (np.isfinite(sweep_seconds) and sweep_seconds > 0):
         raise ValueError(f"`sweep_seconds` must be a positive number, got {sweep_seconds!r}")
-    num_chains, num_warmup, num_samples = (
-        positive_int(name, value) for name, value in (("num_chains", num_chains), ("num_warmup", num_warmup), ("num_samples", num_samples))
-    )
-    cores = min(usable_cores(), num_chains) if cores is None else positive_int("cores", cores)
-    sweep_time = float(sweep_seconds) * (num_warmup + num_samples) * num_chains / cores
+    settings = SamplerOptions(**options)
+    cores = min(usable_cores(), settings.num_chains) if cores is None else positive_int("cores", cores)
+    sweep_time = float(sweep_seconds) * (settings.num_warmup + settings.num_samples) * settings.num_chains / cores
     run_time = float(blocked["run_time"]) + sweep_time
     nan = float("nan")
-    return {
-        **blocked,
-        "wall_time": nan,
-        "compile_time": nan,
-        "run_time": run_time,
-        "ess_per_second": nan,
-        "ess_per_run_second": float(blocked["min_ess_bulk"]) / run_time,
-        "sweep_time": sweep_time,
-    }
-
-
-def _sampling_options(num_chains: int, num_warmup: int, num_samples: int, seed: int, chain_method: str | None) -> dict[str, Any]:
-    if chain_method is None:  # Gibbs kernels take one random key per chain: no "vectorized"
-        chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
-    return {
-        "num_chains": num_chains,
-        "num_warmup": num_warmup,
-        "num_samples": num_samples,
-        "seed": seed,
-        "chain_method": chain_method,
-    }
+    projected = dict(blocked, wall_time=nan, compile_time=nan, ess_per_second=nan, sweep_time=sweep_time)
+    projected.update(run_time=run_time, ess_per_run_second=float(blocked["min_ess_bulk"]) / run_time)
+    return projected

@@ -59,8 +59,12 @@ def sample_mixture_parameters(
 ) -> tuple[Any, Any, Any]:
     """Sample ``weights``, ``locs`` and ``scales`` (each ``(k,)``) from their priors.
 
-    The shared first half of :func:`marginal_model` and :func:`latent_model`; see
-    :func:`marginal_model` for the arguments.
+    The shared first half of every model. ``ordered=True`` gives the means the ordered
+    prior :class:`OrderStatistics` (``loc_prior`` on sorted means, as Stan's
+    ``ordered[K] mu``), which removes label switching. ``loc_prior`` and ``scale_prior``
+    are univariate priors of each component's mean and standard deviation (defaults
+    ``Normal(0, 10)`` and ``HalfCauchy(10)``); ``weights_prior`` has event shape ``(k,)``
+    (default ``Dirichlet(ones(k))``).
     """
     k = positive_int("k", k)
     loc_prior = dist.Normal(0.0, 10.0) if loc_prior is None else loc_prior
@@ -80,16 +84,7 @@ def sample_mixture_parameters(
     return weights, locs, scales
 
 
-def marginal_model(
-    x: Any = None,
-    k: int = 3,
-    *,
-    n: int | None = None,
-    ordered: bool = False,
-    loc_prior: dist.Distribution | None = None,
-    scale_prior: dist.Distribution | None = None,
-    weights_prior: dist.Distribution | None = None,
-) -> None:
+def marginal_model(x: Any = None, k: int = 3, *, n: int | None = None, **priors: Any) -> None:
     r"""Gaussian mixture with the labels summed out (the marginalized formulation).
 
     .. math::
@@ -105,14 +100,9 @@ def marginal_model(
         Number of components.
     n : int, optional
         Number of points to simulate when ``x`` is ``None``.
-    ordered : bool
-        If true, the means get the ordered prior :class:`OrderStatistics` (``loc_prior``
-        on sorted means, as Stan's ``ordered[K] mu``), which removes label switching.
-    loc_prior, scale_prior : numpyro.distributions.Distribution, optional
-        Univariate priors for each component mean and standard deviation. Defaults:
-        ``Normal(0, 10)`` and ``HalfCauchy(10)``.
-    weights_prior : numpyro.distributions.Distribution, optional
-        Prior on the weights, event shape ``(k,)``. Default: ``Dirichlet(ones(k))``.
+    **priors
+        ``ordered``, ``loc_prior``, ``scale_prior``, ``weights_prior``: see
+        :func:`sample_mixture_parameters`.
 
     Examples
     --------
@@ -123,23 +113,12 @@ def marginal_model(
     (10, 50)
     """
     x, n = _number_of_points(x, n)
-    weights, locs, scales = sample_mixture_parameters(
-        k, ordered=ordered, loc_prior=loc_prior, scale_prior=scale_prior, weights_prior=weights_prior
-    )
+    weights, locs, scales = sample_mixture_parameters(k, **priors)
     with numpyro.plate("data", n):
-        numpyro.sample("x", MixtureGaussian(locs, scales, weights), obs=x)
+        numpyro.sample("x", MixtureGaussian(weights, locs, scales), obs=x)
 
 
-def latent_model(
-    x: Any = None,
-    k: int = 3,
-    *,
-    n: int | None = None,
-    ordered: bool = False,
-    loc_prior: dist.Distribution | None = None,
-    scale_prior: dist.Distribution | None = None,
-    weights_prior: dist.Distribution | None = None,
-) -> None:
+def latent_model(x: Any = None, k: int = 3, *, n: int | None = None, **priors: Any) -> None:
     r"""Gaussian mixture with one latent label per point (the latent formulation).
 
     .. math::
@@ -151,30 +130,14 @@ def latent_model(
     model in ``numpyro.contrib.funsor.config_enumerate`` to sum ``z`` out.
     """
     x, n = _number_of_points(x, n)
-    weights, locs, scales = sample_mixture_parameters(
-        k, ordered=ordered, loc_prior=loc_prior, scale_prior=scale_prior, weights_prior=weights_prior
-    )
+    weights, locs, scales = sample_mixture_parameters(k, **priors)
     with numpyro.plate("data", n):
         z = numpyro.sample("z", dist.Categorical(weights))
         numpyro.sample("x", dist.Normal(locs[z], scales[z]), obs=x)
 
 
-def _check_positive_support(name: str, prior: dist.Distribution) -> None:
-    lower = getattr(prior.support, "lower_bound", None)
-    if lower is None or not bool(np.all(np.asarray(lower) >= 0)):
-        raise ValueError(f"`{name}` must have positive support (e.g. Gamma, LogNormal), got support {prior.support}")
-
-
 def student_t_mixture_model(
-    x: Any = None,
-    k: int = 3,
-    *,
-    n: int | None = None,
-    ordered: bool = False,
-    loc_prior: dist.Distribution | None = None,
-    scale_prior: dist.Distribution | None = None,
-    weights_prior: dist.Distribution | None = None,
-    df_prior: dist.Distribution | None = None,
+    x: Any = None, k: int = 3, *, n: int | None = None, df_prior: dist.Distribution | None = None, **priors: Any
 ) -> None:
     r"""Mixture of Student-t components with one shared degrees of freedom (labels summed out).
 
@@ -186,23 +149,17 @@ def student_t_mixture_model(
     (``scales`` are the components' scale parameters; a component's standard deviation
     is :math:`\sigma_j \sqrt{\nu / (\nu - 2)}` for :math:`\nu > 2`). As
     :math:`\nu \to \infty` the model becomes the Gaussian mixture. The likelihood is
-    NumPyro's own ``MixtureSameFamily(Categorical(w), StudentT(nu, mu, sigma))``.
+    NumPyro's own ``MixtureSameFamily(Categorical(w), StudentT(nu, mu, sigma))``, and
+    :func:`gmm_utils.run_nuts` stores its pointwise log-likelihood, so PSIS-LOO compares
+    it with the Gaussian mixture on the same data.
 
     Parameters
     ----------
-    x, k, n, ordered, loc_prior, scale_prior, weights_prior
+    x, k, n, **priors
         As in :func:`marginal_model`.
     df_prior : numpyro.distributions.Distribution, optional
         Univariate prior on the degrees of freedom ``df`` (positive support). Default
         ``Gamma(2, 0.1)``.
-
-    Notes
-    -----
-    :func:`gmm_utils.run_nuts` stores this model's own pointwise log-likelihood, the
-    Student-t mixture's, computed by ``numpyro.infer.log_likelihood``
-    (:func:`gmm_utils.inference.model_log_likelihood`), so PSIS-LOO compares it with the
-    Gaussian mixture on the same data. The predictive helpers of :mod:`gmm_utils.predictive`
-    use Student-t components whenever the posterior has ``df``.
 
     Examples
     --------
@@ -215,10 +172,10 @@ def student_t_mixture_model(
     x, n = _number_of_points(x, n)
     df_prior = dist.Gamma(*DEFAULT_DF_PRIOR) if df_prior is None else df_prior
     _check_prior("df_prior", df_prior, ())
-    _check_positive_support("df_prior", df_prior)
-    weights, locs, scales = sample_mixture_parameters(
-        k, ordered=ordered, loc_prior=loc_prior, scale_prior=scale_prior, weights_prior=weights_prior
-    )
+    lower = getattr(df_prior.support, "lower_bound", None)
+    if lower is None or not bool(np.all(np.asarray(lower) >= 0)):
+        raise ValueError(f"`df_prior` must have positive support (e.g. Gamma, LogNormal), got {df_prior.support}")
+    weights, locs, scales = sample_mixture_parameters(k, **priors)
     df = numpyro.sample("df", df_prior)
     components = dist.StudentT(df, locs, scales)  # batch shape (k,)
     with numpyro.plate("data", n):

@@ -22,38 +22,19 @@ def set_style(dpi: int = 100) -> None:
     """Set the book's figure style: call once, in a chapter's first code cell.
 
     Seaborn's ``ticks`` theme with the colour-blind palette, no top/right spines,
-    readable font sizes, PNG figures at ``dpi`` in notebooks (SVG bloats notebooks),
-    and ArviZ's credible intervals at 90%.
+    readable font sizes, figures at ``dpi`` (PNG, the inline default; SVG would bloat
+    notebooks), and ArviZ's credible intervals at 90%.
     """
     sns.set_theme(context="notebook", style="ticks", palette="colorblind")
-    mpl.rcParams.update(
-        {
-            "figure.figsize": (7.0, 3.5),
-            "figure.dpi": dpi,
-            "savefig.dpi": dpi,
-            "figure.constrained_layout.use": True,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "axes.titlesize": "medium",
-            "axes.titleweight": "bold",
-            "legend.frameon": False,
-            "image.cmap": "viridis",
-        }
-    )
-    try:  # inside IPython: inline figures as PNG
-        from matplotlib_inline.backend_inline import set_matplotlib_formats
-
-        set_matplotlib_formats("png")
-    except ImportError:  # pragma: no cover - plain Python
-        pass
+    mpl.rcParams.update({
+        "figure.figsize": (7.0, 3.5), "figure.dpi": dpi, "savefig.dpi": dpi, "figure.constrained_layout.use": True,
+        "axes.spines.top": False, "axes.spines.right": False, "axes.titlesize": "medium", "axes.titleweight": "bold",
+        "legend.frameon": False, "image.cmap": "viridis",
+    })
     import arviz as az
 
     az.rcParams["stats.ci_prob"] = 0.90
     az.rcParams["plot.max_subplots"] = 60
-
-
-def _grid(x: np.ndarray, num: int = 400, pad: float = 0.5) -> np.ndarray:
-    return np.linspace(x.min() - pad, x.max() + pad, num)
 
 
 def plot_data_density(
@@ -85,7 +66,7 @@ def plot_data_density(
     """
     if ax is None:
         _, ax = plt.subplots()
-    grid = _grid(data.x)
+    grid = np.linspace(data.x.min() - 0.5, data.x.max() + 0.5, 400)
     ax.hist(data.x, bins=bins, density=True, color=DATA_COLOR, label=f"data (n = {data.n})")
     if components:
         weighted = mixture_pdf(grid, data.weights, data.locs, data.scales, components=True)
@@ -110,10 +91,8 @@ def plot_points_by_component(
 
     Parameters
     ----------
-    data : GMMData
-        From :func:`gmm_utils.simulate_gmm`.
-    ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure if omitted.
+    data, ax
+        As for :func:`plot_data_density`.
     seed : int
         Seed of the vertical jitter.
     max_points : int
@@ -129,10 +108,8 @@ def plot_points_by_component(
     x, z = np.asarray(data.x)[:max_points], np.asarray(data.z)[:max_points]
     for j in range(data.k):
         mine = z == j
-        ax.scatter(
-            x[mine], j + rng.uniform(-0.3, 0.3, mine.sum()), s=4, alpha=0.5,
-            color=COMPONENT_COLORS[j], label=f"component {j + 1}",
-        )
+        jitter = rng.uniform(-0.3, 0.3, mine.sum())
+        ax.scatter(x[mine], j + jitter, s=4, alpha=0.5, color=COMPONENT_COLORS[j], label=f"component {j + 1}")
     ax.set_yticks(range(data.k), [f"z = {j + 1}" for j in range(data.k)])
     ax.set(xlabel="x", ylim=(-0.6, data.k - 0.4))
     ax.invert_yaxis()

@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root and the built HTML book."""
+"""Shared fixtures: the repository root and the built HTML book; the session's JAX devices."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+import gmm_utils
+
+# The one place the tests set the device count, before any test starts JAX: four devices, as
+# the chapters have, so every fit's default chain method is the same whatever the test order.
+gmm_utils.set_host_device_count(4)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))

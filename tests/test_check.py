@@ -46,22 +46,28 @@ def test_parse_requirements_rejects_a_non_string():
         check.parse_requirements(["numpyro==0.22.0"])
 
 
-def test_embedded_pins_equal_the_repository_requirements():
-    # The fallback copy must not drift from requirements.txt: update PINNED_VERSIONS
-    # in gmm_utils/check.py whenever a pin changes.
+def test_the_pins_are_read_from_the_repository_requirements():
     assert check.REQUIREMENTS_FILE == ROOT / "requirements.txt"
-    pinned = check.parse_requirements(check.REQUIREMENTS_FILE.read_text())
-    assert pinned == check.PINNED_VERSIONS
+    pins = check.load_pins()
+    assert pins == check.parse_requirements((ROOT / "requirements.txt").read_text())
+    assert {"jax", "jaxlib", "numpyro", "jupyterlab"} <= set(pins)
 
 
-def test_load_pins_reads_the_file_or_falls_back_to_the_embedded_pins(tmp_path):
+def test_load_pins_reads_the_file_it_is_given(tmp_path):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("numpyro==9.9.9\n")
-    assert check.load_pins(requirements) == ({"numpyro": "9.9.9"}, str(requirements))
-    pins, source = check.load_pins(tmp_path / "missing.txt")
-    assert pins == check.PINNED_VERSIONS
-    assert "embedded" in source
-    assert check.load_pins(None)[0] == check.PINNED_VERSIONS
+    assert check.load_pins(requirements) == {"numpyro": "9.9.9"}
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        check.load_pins(tmp_path / "missing.txt")
+
+
+def test_a_missing_requirements_file_is_a_failure_that_says_so(tmp_path):
+    assert check.check_requirements_file(ROOT / "requirements.txt").ok
+    result = check.check_requirements_file(tmp_path / "requirements.txt")
+    assert not result.ok
+    assert "not found" in result.found and "no package version was checked" in result.found
+    assert "clone" in result.fix and "--requirements" in result.fix
+    assert result.command.startswith("git clone ")
 
 
 # --- the checks ---------------------------------------------------------------------
@@ -152,11 +158,8 @@ def test_check_fit_fails_a_fit_that_did_not_converge(max_rhat):
     assert "--force-reinstall" in result.command
 
 
-def test_a_fit_that_raises_is_reported_not_raised():
-    def broken_fit() -> FitOutcome:
-        raise RuntimeError("XLA exploded")
-
-    result = check._fit_result(15.0, broken_fit)
+def test_a_fit_that_raised_is_reported():
+    result = check.check_fit(RuntimeError("XLA exploded"))
     assert not result.ok
     assert "RuntimeError: XLA exploded" in result.found
     assert result.command
@@ -194,7 +197,7 @@ def test_check_jupyterlab_fails_when_jupyter_is_missing(tmp_path):
     assert outcome.returncode is None
     result = check.check_jupyterlab(outcome, python=".venv/bin/python")
     assert not result.ok
-    assert "did not run" in result.found and "does not exist" in result.found
+    assert "did not run" in result.found and "No such file" in result.found
     assert "JupyterLab" in result.fix
     assert result.command == ".venv/bin/python -m pip install -r requirements.txt"
 
@@ -253,7 +256,7 @@ def test_a_kernel_that_dies_is_reported_not_raised(tmp_path):
 
 def test_report_says_all_good_and_exits_0_when_every_check_passes():
     results = [check.check_python("3.11.7"), check.check_device_count(4, "cpu"), check.check_fit(FAST_FIT)]
-    report = check.format_report(results, "requirements.txt")
+    report = check.format_report(results)
     assert "All good" in report
     assert "FAIL" not in report and "Fix" not in report
     assert check.exit_code(results) == 0
@@ -297,7 +300,7 @@ def test_the_command_checks_this_machine():
     out = result.stdout
     assert "Traceback" not in result.stderr, result.stderr
     lines = {m.group(2): m.group(1) for m in re.finditer(r"^  (ok|FAIL)\s+(\S+(?: fit| lab)?)\s", out, flags=re.M)}
-    expected = ["python", *check.PINNED_VERSIONS, "jupyter lab", "kernel", "devices", "nuts fit"]
+    expected = ["python", "requirements", *check.load_pins(), "jupyter lab", "kernel", "devices", "nuts fit"]
     assert sorted(lines) == sorted(expected), out
     assert all(lines[name] == "ok" for name in expected[:-1]), out
     assert re.search(r"^  (ok|FAIL)\s+devices\s+4 x cpu", out, flags=re.M), out
@@ -312,3 +315,16 @@ def test_the_command_checks_this_machine():
         assert seconds >= check.FIT_TIME_LIMIT, out  # printed to 0.1 s
         assert result.returncode == 1, out
         assert "1 problem to fix" in out and "1. nuts fit" in out, out
+
+
+def test_the_command_says_when_the_requirements_file_is_missing(tmp_path):
+    missing = tmp_path / "requirements.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "gmm_utils.check", "--skip-fit", "--requirements", str(missing)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stdout
+    assert re.search(rf"^  FAIL\s+requirements\s+{re.escape(str(missing))} not found", result.stdout, flags=re.M)
+    assert not re.search(r"^  (ok|FAIL)\s+numpyro\s", result.stdout, flags=re.M)  # no pins, no package lines
+    assert "1 problem to fix" in result.stdout, result.stdout

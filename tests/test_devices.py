@@ -120,3 +120,35 @@ def test_xla_reductions_leave_an_unknown_jaxlib_alone(monkeypatch):
     monkeypatch.setattr(metadata, "version", lambda name: "99.0.0")
     assert devices.use_xla_reductions() is False
     assert "ynn" not in devices.os.environ["XLA_FLAGS"]
+
+
+def test_xla_reductions_follow_the_jaxlib_of_requirements_txt(monkeypatch, tmp_path):
+    # No copy of the pin: the flag is set only on the jaxlib requirements.txt pins.
+    from gmm_utils import check, devices
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    monkeypatch.setattr(check, "REQUIREMENTS_FILE", tmp_path / "requirements.txt")  # e.g. Colab: no repository
+    assert devices.use_xla_reductions() is False
+    (tmp_path / "requirements.txt").write_text("jaxlib==99.0.0\n")  # another jaxlib than the installed one
+    assert devices.use_xla_reductions() is False
+    assert "ynn" not in devices.os.environ["XLA_FLAGS"]
+
+
+def test_enable_compilation_cache_sets_the_directory(tmp_path, monkeypatch):
+    result = run_python(
+        f"""
+        import os
+        os.environ["GMM_BOOK_JAX_CACHE"] = {str(tmp_path / "elsewhere")!r}
+        import gmm_utils
+        from gmm_utils.devices import default_cache_dir
+        print(default_cache_dir())
+        path = gmm_utils.enable_compilation_cache({str(tmp_path / "cache")!r})
+        import jax
+        print(path, jax.config.jax_compilation_cache_dir)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    default, configured = result.stdout.strip().splitlines()
+    assert default == str(tmp_path / "elsewhere")
+    cache = tmp_path / "cache"
+    assert configured == f"{cache} {cache}" and cache.is_dir()

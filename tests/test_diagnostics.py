@@ -12,7 +12,17 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import gmm_utils  # noqa: E402
-from gmm_utils.diagnostics import CHECKS, check_convergence, plot_pair_by_chain  # noqa: E402
+from gmm_utils.diagnostics import (  # noqa: E402
+    CHECKS,
+    check_convergence,
+    convergence_table,
+    divergence_check,
+    e_bfmi_check,
+    ess_check,
+    plot_pair_by_chain,
+    rhat_check,
+    tree_depth_check,
+)
 
 CHAINS, DRAWS, K = 4, 1000, 3
 
@@ -183,6 +193,22 @@ def test_plot_pair_by_chain_draws_one_cloud_per_chain() -> None:
         plot_pair_by_chain(None)
 
 
+def test_each_check_is_a_function_whose_row_is_the_tables() -> None:
+    idata = synthetic_idata(shift=5.0, divergences=3)
+    table = check_convergence(idata)
+    rows = {
+        "r_hat": rhat_check(idata.posterior),
+        "ess_bulk": ess_check(idata.posterior, "bulk"),
+        "ess_tail": ess_check(idata.posterior, "tail"),
+        "divergences": divergence_check(idata.sample_stats),
+        "tree_depth": tree_depth_check(idata.sample_stats),
+        "e_bfmi": e_bfmi_check(idata.sample_stats),
+    }
+    assert convergence_table(rows).equals(table)
+    assert rows["divergences"].value == 3 and not rows["divergences"].passed
+    assert rhat_check(idata.posterior, max_rhat=10.0).passed  # the threshold is the check's argument
+
+
 def test_exported_from_the_package() -> None:
     assert gmm_utils.check_convergence is check_convergence
     assert gmm_utils.plot_pair_by_chain is plot_pair_by_chain
@@ -195,16 +221,12 @@ CHAPTER_DRAWS = {"num_warmup": 500, "num_samples": 1000}
 
 @pytest.fixture(scope="module")
 def chapter_data() -> np.ndarray:
-    try:  # four chains in parallel if JAX has not started yet in this session
-        gmm_utils.set_host_device_count(4)
-    except RuntimeError:  # JAX already runs with fewer devices: run_nuts vectorizes the chains
-        pass
     return gmm_utils.simulate_gmm(seed=42).x[:500]
 
 
 @pytest.mark.parametrize("seed", [42, 1])
 def test_exchangeable_priors_fail_r_hat_with_four_chains_and_no_divergence(chapter_data: np.ndarray, seed: int) -> None:
-    idata = gmm_utils.run_nuts(gmm_utils.marginal_model, x=chapter_data, k=3, seed=seed, **CHAPTER_DRAWS)
+    idata = gmm_utils.run_nuts(gmm_utils.marginal_model, {"x": chapter_data, "k": 3}, seed=seed, **CHAPTER_DRAWS)
     table = check_convergence(idata)
     assert table.loc["r_hat", "value"] > 1.1
     assert table.loc["divergences", "value"] == 0
@@ -216,7 +238,7 @@ def test_exchangeable_priors_fail_r_hat_with_four_chains_and_no_divergence(chapt
 @pytest.mark.parametrize("seed", [42, 1])
 def test_ordered_means_pass_every_check(chapter_data: np.ndarray, seed: int) -> None:
     idata = gmm_utils.run_nuts(
-        gmm_utils.marginal_model, x=chapter_data, k=3, ordered=True,
+        gmm_utils.marginal_model, {"x": chapter_data, "k": 3, "ordered": True},
         init_strategy=gmm_utils.init_to_data(chapter_data, 3), seed=seed, **CHAPTER_DRAWS,
     )
     table = check_convergence(idata)

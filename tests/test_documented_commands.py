@@ -39,7 +39,7 @@ HOW: dict[str, tuple[str, list[str]]] = {
     ),
     "make bench": (
         "minutes of fits, and installs PyMC from the network: check the recipe and the benchmark's command line",
-        ["make -n bench", ".venv/bin/python -m gmm_utils.benchmark --help"],
+        ["make -n bench", ".venv/bin/python bench/run.py --help"],
     ),
     "make timings": (
         "executes every chapter from an empty cache (minutes): check the recipe and the script's command line",
@@ -73,13 +73,13 @@ HOW: dict[str, tuple[str, list[str]]] = {
 EXPECTED_OUTPUT = {
     "make -n book": r"jupyter-book build \.",
     "make -n test": r"-m pytest",
-    "make -n bench": r"-m gmm_utils\.benchmark",
+    "make -n bench": r"bench/run\.py --pymc-python",
     "make -n timings": r"bench/timings\.py",
     "make -n timings TIMINGS_FLAGS=--isolated": r"bench/timings\.py --isolated",
     ".venv/bin/python bench/timings.py --help": r"usage: .*timings",
     ".venv/bin/jupyter lab --version": r"^\d+\.\d+\.\d+",
     ".venv/bin/python -m gmm_utils.check --skip-fit": r"All good",
-    ".venv/bin/python -m gmm_utils.benchmark --help": r"usage: python -m gmm_utils\.benchmark",
+    ".venv/bin/python bench/run.py --help": r"usage: bench/run\.py",
 }
 
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[ \t]*(?:\{code-block\}[ \t]*)?(?P<lang>bash|sh|shell|console)[ \t]*\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S)

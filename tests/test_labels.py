@@ -61,7 +61,7 @@ def test_sample_labels_thins_evenly_and_needs_parameters():
     assert sample_labels(idata, num_draws=50).shape == (10, DATA.n)  # at most all draws
     with pytest.raises(ValueError, match="must have a posterior with `weights`, `locs` and `scales`"):
         sample_labels(az.from_dict(posterior={"mu": np.zeros((1, 5))}))
-    with pytest.raises(ValueError, match="give the data `x`"):
+    with pytest.raises(ValueError, match="give the points `x`"):
         membership_probabilities(fixed_posterior(DATA.weights, DATA.locs, DATA.scales, with_data=False))
 
 
@@ -94,9 +94,23 @@ def test_accuracy_and_confusion_with_errors_and_draws():
         ([0, 1, 2], [0, 1], None, ValueError, "must have shape"),
         ([0, 1, -1], [0, 1, 1], None, ValueError, "`truth` must hold labels 0"),
         ([0, 1, 2], [0, 1, 3], 3, ValueError, "labels must lie in 0"),
-        ([], [], None, ValueError, "`truth` must not be empty"),
+        ([], [], None, ValueError, "`truth` must hold labels 0"),
     ],
 )
 def test_bad_labels(truth, labels, k, error, message):
     with pytest.raises(error, match=message):
         confusion_matrix(np.asarray(truth, dtype=int), np.asarray(labels), k)
+
+
+def test_posterior_parameters_reads_the_three_sites_and_rejects_bad_posteriors():
+    idata = fixed_posterior(DATA.weights, DATA.locs, DATA.scales, chains=2, draws=4)
+    weights, locs, scales = gmm_utils.posterior_parameters(idata)
+    assert weights.shape == locs.shape == scales.shape == (2, 4, DATA.k)
+    np.testing.assert_array_equal(locs[1, 3], DATA.locs)
+    with pytest.raises(TypeError, match="`idata` must be an arviz.InferenceData"):
+        gmm_utils.posterior_parameters({"weights": weights, "locs": locs, "scales": scales})
+    mismatched = az.from_dict(posterior={"weights": weights, "locs": locs[..., :2], "scales": scales})
+    with pytest.raises(ValueError, match="of one shape"):
+        gmm_utils.posterior_parameters(mismatched)
+    with pytest.raises(ValueError, match="`chunk_size`"):
+        membership_probabilities(idata, chunk_size=0)

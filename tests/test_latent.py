@@ -21,6 +21,7 @@ from numpyro.infer import NUTS, DiscreteHMCGibbs, HMCGibbs
 DATA = gmm_utils.simulate_gmm(n=60, seed=7)
 TRUTH = {"weights": jnp.asarray(DATA.weights), "locs": jnp.asarray(DATA.locs), "scales": jnp.asarray(DATA.scales)}
 QUICK = {"num_chains": 2, "num_warmup": 150, "num_samples": 100, "seed": 3}
+MODEL = {"x": DATA.x, "k": 3, "ordered": True}
 
 
 def test_label_conditional_draws_from_the_responsibilities():
@@ -60,15 +61,17 @@ def check_like_run_nuts(idata, n_points, num_chains=2, num_draws=100):
 def fits():
     start = init_to_data(DATA.x, 3)
     return {
-        "blocked": run_blocked_gibbs(DATA.x, 3, ordered=True, init_strategy=start, keep_labels=True, **QUICK),
-        "discrete": run_discrete_gibbs(DATA.x, 3, ordered=True, init_strategy=start, **QUICK),
-        "enumerated": run_enumerated(DATA.x, 3, ordered=True, init_strategy=start, **QUICK),
+        "blocked": run_blocked_gibbs(MODEL, init_strategy=start, keep_labels=True, **QUICK),
+        "discrete": run_discrete_gibbs(MODEL, init_strategy=start, **QUICK),
+        "enumerated": run_enumerated(MODEL, init_strategy=start, **QUICK),
     }
 
 
 @pytest.mark.parametrize("name", ["blocked", "discrete", "enumerated"])
 def test_runners_return_the_same_form_as_run_nuts(fits, name):
     check_like_run_nuts(fits[name], DATA.n)
+    # One default chain method for every runner: a device per chain (tests/conftest.py sets four).
+    assert fits[name].posterior.attrs["chain_method"] == gmm_utils.inference.choose_chain_method(2) == "parallel"
     assert fits[name].posterior.attrs["sampler"] == {"blocked": "HMCGibbs", "discrete": "DiscreteHMCGibbs", "enumerated": "NUTS"}[name]
 
 
@@ -89,9 +92,13 @@ def test_runners_find_the_components(fits, name):
 
 def test_gibbs_runners_validate_settings():
     with pytest.raises(ValueError, match="`target_accept_prob` must lie in"):
-        run_blocked_gibbs(DATA.x, 3, target_accept_prob=0.0)
+        run_blocked_gibbs(MODEL, target_accept_prob=0.0)
     with pytest.raises(ValueError, match="`num_chains` must be a positive integer"):
-        run_discrete_gibbs(DATA.x, 3, num_chains=0)
+        run_discrete_gibbs(MODEL, num_chains=0)
+    with pytest.raises(TypeError, match="'ordered'"):  # model arguments go in the mapping
+        run_enumerated({"x": DATA.x}, ordered=True)
+    with pytest.raises(ValueError, match="`model_kwargs` must be a mapping with the observations `x`"):
+        run_blocked_gibbs({"k": 3})
 
 
 def test_time_label_sweep_grows_with_n():
@@ -108,13 +115,23 @@ def test_time_label_sweep_grows_with_n():
         gmm_utils.time_label_sweep(DATA.x, DATA.weights, DATA.locs, DATA.scales, clock="gpu")
 
 
-def test_kernels_are_numpyros_own():
+def test_kernels_are_numpyros_own_around_the_books_nuts():
     discrete = gmm_utils.discrete_gibbs_kernel(modified=True, dense_mass=False)
-    assert isinstance(discrete, DiscreteHMCGibbs) and discrete._modified
-    assert isinstance(discrete.inner_kernel, NUTS) and not discrete.inner_kernel._dense_mass
     blocked = gmm_utils.blocked_gibbs_kernel(DATA.x, target_accept_prob=0.9)
-    assert isinstance(blocked, HMCGibbs) and list(blocked._gibbs_sites) == ["z"]
-    assert blocked.inner_kernel._target_accept_prob == 0.9
+    assert isinstance(discrete, DiscreteHMCGibbs) and isinstance(blocked, HMCGibbs)
+    assert isinstance(discrete.inner_kernel, NUTS) and isinstance(blocked.inner_kernel, NUTS)
+    with pytest.raises(TypeError, match="num_chain"):
+        gmm_utils.blocked_gibbs_kernel(DATA.x, num_chain=2)
+
+
+def test_the_kernel_options_reach_the_nuts_block():
+    # Behaviour, not attributes: NUTS adapts its step size to the target acceptance rate.
+    rates = [
+        float(run_blocked_gibbs(MODEL, target_accept_prob=target, init_strategy=init_to_data(DATA.x, 3), **QUICK)
+              .sample_stats["acceptance_rate"].mean())
+        for target in (0.6, 0.97)
+    ]
+    assert rates[0] < rates[1]
 
 
 def summary(run_time, ess=400.0):
@@ -162,5 +179,5 @@ def test_chapters_2_and_3_compare_under_one_protocol_with_one_function():
         assert re.search(r"RANDOM_SEED = (\d+)", code).group(1) == str(protocol["seed"]), pattern
         # The comparison's fits run with the protocol itself, never a variant of it.
         for runner in ("run_blocked_gibbs", "run_enumerated"):
-            call = re.search(runner + r"\(\s*data\.x,[^)]*\)", code).group(0)
+            call = re.search(runner + r"\(\s*\{\"x\": data\.x,[^)]*\)", code).group(0)
             assert "**SAMPLING" in call, (pattern, call)

@@ -134,7 +134,7 @@ def test_marginal_model_recovers_the_seed_parameters():
     # Every true parameter must lie in its central 99% interval, up to the order of the labels.
     data = gmm_utils.simulate_gmm()
     idata = gmm_utils.run_nuts(
-        marginal_model, x=data.x, k=data.k, num_chains=1, num_warmup=400, num_samples=800, seed=1,
+        marginal_model, {"x": data.x, "k": data.k}, num_chains=1, num_warmup=400, num_samples=800, seed=1,
         init_strategy=gmm_utils.init_to_data(data.x, data.k),
     )
     draws = {name: idata.posterior[name].values.reshape(-1, data.k) for name in ("weights", "locs", "scales")}

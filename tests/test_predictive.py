@@ -29,7 +29,6 @@ from gmm_utils.predictive import (  # noqa: E402
     assign_clusters,
     ecdf_band,
     elpd_by_chain,
-    membership_draws,
     plot_density_band,
     plot_ecdf_band,
     posterior_predictive_pvalues,
@@ -140,15 +139,15 @@ def test_pit_of_data_from_the_model_is_uniform_and_of_data_from_another_is_not()
     assert not ecdf_band(predictive_cdf(fixed_idata(), shifted.x)).inside
 
 
-def test_membership_draws_are_the_responsibilities_and_average_to_membership_probabilities():
+def test_membership_probabilities_per_draw_are_the_responsibilities_and_average_to_the_mean():
     x = np.array([-1.0, -0.4, 0.5, 2.6, 4.0])
     weighted = gmm_utils.mixture_pdf(x, WEIGHTS, LOCS, SCALES, components=True)
-    draws = membership_draws(fixed_idata(), x)
+    draws = gmm_utils.membership_probabilities(fixed_idata(), x, per_draw=True)
     assert draws.shape == (2, 5, 5, 3)
     np.testing.assert_allclose(draws[1, 3], weighted / weighted.sum(axis=1, keepdims=True), rtol=1e-6, atol=1e-12)
     jittered = fixed_idata(chains=2, draws=20, jitter=0.05, x=x)
     np.testing.assert_allclose(
-        membership_draws(jittered, x).mean(axis=(0, 1)), gmm_utils.membership_probabilities(jittered, x), atol=1e-5
+        gmm_utils.membership_probabilities(jittered, x, per_draw=True).mean(axis=(0, 1)), gmm_utils.membership_probabilities(jittered, x), atol=1e-5
     )
 
 
@@ -281,7 +280,7 @@ def test_elpd_by_chain_has_one_estimate_per_chain_close_to_the_pooled_one():
     x = gmm_utils.simulate_gmm(n=300, seed=2).x
     idata = fixed_idata(chains=3, draws=200, jitter=0.02, x=x)
     log_lik = np.asarray(
-        gmm_utils.mixture_log_likelihood(*(idata.posterior[n].values for n in ("weights", "locs", "scales")), x)
+        gmm_utils.mixture_log_likelihood(x, *gmm_utils.posterior_parameters(idata))
     )
     idata.add_groups(log_likelihood={"x": log_lik}, dims={"x": ["point"]})
     by_chain = elpd_by_chain(idata)
@@ -319,8 +318,8 @@ STATISTICS = {
 def fit(x, k, **options):
     settings = {"num_chains": 4, "num_warmup": 500, "num_samples": 500, "seed": SEED, **options}
     return gmm_utils.run_nuts(
-        gmm_utils.marginal_model, x=x, k=k, ordered=True, init_strategy=gmm_utils.init_to_data(x, k),
-        **PRIORS, **settings,
+        gmm_utils.marginal_model, {"x": x, "k": k, "ordered": True, **PRIORS},
+        init_strategy=gmm_utils.init_to_data(x, k), **settings,
     )
 
 
@@ -335,7 +334,7 @@ def fits(data):
     out = {k: fit(data.x, k) for k in (1, 2, 3)}
     out[4] = fit(data.x, 4, num_warmup=300, num_samples=300, max_tree_depth=5)
     for k in (2, 3):
-        out[k] = sample_posterior_predictive(out[k], ordered=True, seed=SEED)
+        out[k] = sample_posterior_predictive(out[k], model_kwargs={"ordered": True}, seed=SEED)
     return out
 
 
@@ -359,7 +358,7 @@ def test_the_two_component_model_fails_the_low_quantile_and_loo_pit(fits):
 def test_heavy_tails_fail_the_range(data):
     rng = np.random.default_rng(SEED)
     x_heavy = data.locs[data.z] + data.scales[data.z] * rng.standard_t(3, size=data.n)
-    idata = sample_posterior_predictive(fit(x_heavy, 3), ordered=True, seed=SEED)
+    idata = sample_posterior_predictive(fit(x_heavy, 3), model_kwargs={"ordered": True}, seed=SEED)
     p_values = posterior_predictive_pvalues(idata, STATISTICS)["p_value"]
     assert p_values["range"] > 0.99
     assert 0.01 <= p_values["standard deviation"] <= 0.99
