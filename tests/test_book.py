@@ -8,7 +8,12 @@ import pytest
 
 from conftest import CHAPTERS, ROOT
 
-CHAPTER_BUDGET_SECONDS = 60
+# The budget is 40 s per chapter on two cores from an empty cache; `make timings` measures and flags it.
+# Wall times move with the machine (one CI machine ran the same chapters 1.7 times slower than another),
+# so this test only guards against a chapter that runs away: three times the budget, a margin that a
+# machine twice as slow cannot break.
+CHAPTER_BUDGET_SECONDS = 40
+CHAPTER_GUARD_SECONDS = 3 * CHAPTER_BUDGET_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -51,4 +56,4 @@ def test_every_chapter_executes_within_its_budget(built_book):
     for path in CHAPTERS:
         matching = [seconds for uri, seconds in timings.items() if uri.endswith(path.name)]
         assert matching, f"no execution record for {path.name}"
-        assert min(matching) < CHAPTER_BUDGET_SECONDS, f"{path.name} took {min(matching):.0f} s"
+        assert min(matching) < CHAPTER_GUARD_SECONDS, f"{path.name} took {min(matching):.0f} s"
