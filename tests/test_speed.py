@@ -169,7 +169,7 @@ def test_gradient_scaling_rows():
 def test_parallel_chains_plan_the_memory_of_one_chain_and_compute_the_same_function():
     model_kwargs = {"x": np.linspace(-3, 3, 300), "k": 3, "ordered": True}
     parallel = gradient_cost(marginal_model, model_kwargs, chain_method="parallel", num_chains=1, repeats=1, num_points=4)
-    alone = gradient_cost(marginal_model, model_kwargs, repeats=1, num_points=4)
+    alone = gradient_cost(marginal_model, model_kwargs, chain_method="sequential", repeats=1, num_points=4)
     assert parallel.chain_method == "parallel" and parallel.num_chains == 1 and alone.num_chains == 1
     vectorized = gradient_cost(marginal_model, model_kwargs, chain_method="vectorized", num_chains=1, repeats=1, num_points=4)
     assert parallel.memory_bytes == pytest.approx(alone.memory_bytes, rel=0.01)
