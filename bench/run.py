@@ -29,7 +29,7 @@ import numpy as np
 
 import gmm_utils
 from gmm_utils.inference import CHAIN_METHODS
-from gmm_utils.speed import FORMULATIONS
+from gmm_utils.speed import FORMULATIONS, MARGINAL_FORMULATIONS
 
 PYMC_SCRIPT = Path(__file__).resolve().parent / "pymc_gmm.py"
 #: The chain methods the standard plan tries per formulation (the others: parallel only).
@@ -132,7 +132,7 @@ def sampler_and_potential(
     from gmm_utils.latent import blocked_gibbs_kernel, discrete_gibbs_kernel
     from gmm_utils.speed import with_likelihood
 
-    if formulation in FORMULATIONS[:3]:
+    if formulation in MARGINAL_FORMULATIONS:
         model = with_likelihood(gmm_utils.marginal_model, formulation)
         return model, model, False
     if formulation == "enumeration":
@@ -263,7 +263,7 @@ def run_benchmark(
             pymc_rows.append(run_pymc(pymc_python, timeout=timeout * 2, **sizes, **variant))
             report(progress_line(pymc_rows[-1]["sampler"], pymc_rows[-1]))
     costs: dict[str, Any] = {}
-    for setting, names, xla in (("xla", FORMULATIONS[:3], True), ("ynnpack", ("marginal", "fused"), False)):
+    for setting, names, xla in (("xla", MARGINAL_FORMULATIONS, True), ("ynnpack", ("marginal", "fused"), False)):
         if not gradients:
             break
         try:
