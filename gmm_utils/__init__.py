@@ -21,6 +21,7 @@ labels         the posterior's parameters, membership probabilities, sampled lab
 diagnostics    ``check_convergence``: the convergence checks as one pass/fail table
 speed          fast fits and scaling up: compile timing, gradient cost, timed fits (``make bench`` uses them)
 predictive     posterior predictive checks (replicated data, PIT, p-values) and ``assign_clusters``
+calibration    simulation-based calibration: many fits in one compiled program, ranks, uniformity
 check          ``python -m gmm_utils.check``: check a learner's machine before a workshop
 """
 
@@ -74,6 +75,10 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "speed": (
         "CompileTimer", "fused_mixture_log_prob", "with_likelihood", "subsampled_marginal_model", "gradient_cost",
         "gradient_scaling", "gradient_cost_in_fresh_process", "timed_fit",
+    ),
+    "calibration": (
+        "simulate_datasets", "fit_datasets", "BatchFits", "sbc_ranks", "SBCRanks", "uniformity_table",
+        "plot_rank_histograms", "plot_rank_ecdfs",
     ),
 }
 _MODULE_OF = {name: module for module, names in EXPORTS.items() for name in names}

@@ -109,9 +109,9 @@ def test_the_table_and_the_summary():
     table = bench.format_table(result)
     assert "MAIN (cold cache)" in table and "MAIN (YNNPACK, cold cache)" in table and "PyMC NUTS" in table
     assert "enumeration / parallel" in table and "ERROR: x" in table
-    assert "main_cold_speedup_over_pymc: 9" in table and "[holds] chapter 7" in table
+    assert "main_cold_speedup_over_pymc: 9" in table and "[holds] chapter 8" in table
     result["claims"][0]["holds"] = None  # a claim the run could not check
-    assert "[not run] chapter 7: MixtureSameFamily's" in bench.format_table(result)
+    assert "[not run] chapter 8: MixtureSameFamily's" in bench.format_table(result)
     written = json.loads(bench.to_json(result))
     assert written["rows"][0]["fit"]["role"] == "MAIN_COLD" and written["rows"][0]["n"] == 2500
 
@@ -136,7 +136,7 @@ def test_make_bench_fails_when_a_timing_claim_fails(monkeypatch, capsys):
     monkeypatch.setattr(bench, "run_benchmark", lambda fits, **options: failing)
     assert bench.main(["--formulations", "marginal"]) == 1
     output = capsys.readouterr()
-    assert "[FAILS] chapter 7: the main fit from a warm cache" in output.out
+    assert "[FAILS] chapter 8: the main fit from a warm cache" in output.out
     assert "timing claim(s) of the chapters failed" in output.err
     assert bench.main(["--formulations", "marginal", "--quick"]) == 0  # tiny runs: reported only
     monkeypatch.setattr(bench, "run_benchmark", lambda fits, **options: holding)
