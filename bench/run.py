@@ -1,4 +1,5 @@
-"""``make bench``: time every formulation of chapters 2 and 3 with NumPyro's chain methods, beside PyMC.
+"""``make bench``: time every formulation of chapters 2 and 3 with NumPyro's chain methods, beside PyMC,
+and chapter 7's calibration fits, one compiled program against a loop of ``run_nuts``.
 
 Each fit runs in a fresh Python process (``python bench/run.py --fit SPEC``), so one fit's
 compilation cannot help the next, except through the persistent cache the three ``MAIN``
@@ -168,10 +169,10 @@ def run_fit(fit: Fit, cache_dir: str | None = None) -> dict[str, Any]:
     return {field.name: getattr(timed, field.name) for field in dataclasses.fields(timed) if field.name != "idata"}
 
 
-def run_in_fresh_process(fit: Fit, *, cache_dir: str | None = None, timeout: float = 300.0) -> dict[str, Any]:
-    """:func:`run_fit` in a new Python process: the row, or ``{"error": ...}`` (its last line of errors)."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--fit", fit.to_json()]
-    command += ["--cache-dir", cache_dir] if cache_dir else []
+def _run_child(arguments: list[str], timeout: float) -> dict[str, Any]:
+    """``python bench/run.py ARGUMENTS`` in a new process: the JSON of its last line of output,
+    or ``{"error": ...}`` (its last line of errors)."""
+    command = [sys.executable, str(Path(__file__).resolve()), *arguments]
     environment = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}  # it sets its own
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
@@ -180,6 +181,50 @@ def run_in_fresh_process(fit: Fit, *, cache_dir: str | None = None, timeout: flo
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_in_fresh_process(fit: Fit, *, cache_dir: str | None = None, timeout: float = 300.0) -> dict[str, Any]:
+    """:func:`run_fit` in a new Python process: the row, or ``{"error": ...}``."""
+    return _run_child(["--fit", fit.to_json(), *(["--cache-dir", cache_dir] if cache_dir else [])], timeout)
+
+
+# --------------------------------------------------------------------------- SBC (chapter 7)
+
+
+def run_sbc(num_datasets: int = 200, num_looped: int = 4, quick: bool = False,
+            cache_dir: str | None = None) -> dict[str, Any]:
+    """Chapter 7's comparison in this process (JAX not started yet): fits per second of one
+    compiled NUTS program over ``num_datasets`` simulated data sets, and of a loop of
+    ``run_nuts`` on the same settings (``num_looped`` fits, the first one paying compilation,
+    projected to ``num_datasets``). Both start from the same empty compilation cache."""
+    gmm_utils.set_host_device_count(2)
+    gmm_utils.use_xla_reductions()
+    if cache_dir:
+        gmm_utils.enable_compilation_cache(cache_dir)
+    k, num_points = 2, 100
+    model_kwargs = {"k": k, "ordered": True, **gmm_utils.sbc_priors(k)}
+    options = {"num_warmup": 500, "num_samples": 1000, "max_tree_depth": 5, "dense_mass": False, "seed": 7}
+    if quick:
+        num_datasets, num_looped, options = 8, 2, {**options, "num_warmup": 20, "num_samples": 20}
+    _, data = gmm_utils.simulate_datasets(gmm_utils.marginal_model, num_datasets, num_points, model_kwargs, seed=7)
+    fits = gmm_utils.fit_datasets(gmm_utils.marginal_model, data, model_kwargs, **options)
+    loop_seconds = []
+    for x in data[:num_looped]:
+        start = time.perf_counter()
+        gmm_utils.run_nuts(gmm_utils.marginal_model, {"x": x, **model_kwargs}, num_chains=1,
+                           chain_method="sequential", log_likelihood=False, **options)
+        loop_seconds.append(time.perf_counter() - start)
+    loop_all_s = loop_seconds[0] + (num_datasets - 1) * float(np.median(loop_seconds[1:]))
+    return {"num_datasets": num_datasets, "num_samples": options["num_samples"],
+            "batch_compile_s": fits.compile_seconds, "batch_run_s": fits.run_seconds,
+            "batch_fits_per_s": fits.fits_per_second, "loop_first_s": loop_seconds[0],
+            "loop_later_s": float(np.median(loop_seconds[1:])), "loop_fits_per_s": num_datasets / loop_all_s}
+
+
+def run_sbc_in_fresh_process(*, quick: bool = False, timeout: float = 600.0) -> dict[str, Any]:
+    """:func:`run_sbc` in a new Python process with a new, empty compilation cache."""
+    with tempfile.TemporaryDirectory(prefix="gmm-bench-sbc-cache-") as cache_dir:
+        return _run_child(["--sbc", "--cache-dir", cache_dir, *(["--quick"] if quick else [])], timeout)
 
 
 # --------------------------------------------------------------------------- PyMC
@@ -236,11 +281,12 @@ def run_pymc(
 def run_benchmark(
     fits: Sequence[Fit], *, pymc_python: str | os.PathLike[str] | None = None,
     pymc_variants: Sequence[dict[str, Any]] = ({"init": "auto"},), timeout: float = 300.0,
-    report: Callable[[str], None] = lambda line: None, gradients: bool = True,
+    report: Callable[[str], None] = lambda line: None, gradients: bool = True, sbc: bool = True,
+    quick: bool = False,
 ) -> dict[str, Any]:
     """Run every fit in a fresh process (the main ones on one new shared cache), then PyMC, then
     the gradients with XLA's and YNNPACK's reductions; return ``machine``, ``rows``, ``pymc``,
-    ``gradients``, ``summary`` and ``claims``."""
+    ``gradients``, ``sbc`` (chapter 7's batched fits against a loop), ``summary`` and ``claims``."""
     from gmm_utils.display import package_versions
     from gmm_utils.speed import gradient_cost_in_fresh_process
 
@@ -274,8 +320,14 @@ def run_benchmark(
         except RuntimeError as error:
             costs[setting] = {"error": str(error)}
             report(f"gradients ({setting}): ERROR {error}")
+    sbc_row = run_sbc_in_fresh_process(quick=quick, timeout=2 * timeout) if sbc else {"error": "not run"}
+    if "error" in sbc_row:
+        report(f"SBC fits: ERROR {sbc_row['error']}")
+    else:
+        report(f"SBC fits: {sbc_row['batch_fits_per_s']:.2f} per second in one compiled program, "
+               f"{sbc_row['loop_fits_per_s']:.3f} in a loop of run_nuts")
     machine.update(load_at_end=list(os.getloadavg()), benchmark_seconds=time.perf_counter() - start)
-    result = {"machine": machine, "rows": rows, "pymc": pymc_rows, "gradients": costs,
+    result = {"machine": machine, "rows": rows, "pymc": pymc_rows, "gradients": costs, "sbc": sbc_row,
               "summary": summary(rows, pymc_rows)}
     result["claims"] = timing_claims(result)
     return result
@@ -335,28 +387,33 @@ def timing_claims(result: dict[str, Any]) -> list[dict[str, Any]]:
 
     cold, warm, ynnpack = (_find(rows, role) for role in (Role.MAIN_COLD, Role.MAIN_WARM, Role.MAIN_YNNPACK))
     msf = _find(rows, Role.GRID, "mixture_same_family")
+    sbc = result.get("sbc", {})
+    sbc = sbc if "batch_fits_per_s" in sbc else None
     vectorized, sequential = (_find(rows, Role.GRID, "marginal", method) for method in ("vectorized", "sequential"))
     marginal_xla = cpu_us("xla", "marginal")
     candidates = [
-        (8, "MixtureSameFamily's gradient costs more than MixtureGaussian's",
+        (7, "one compiled program fits the simulated data sets at least 10x as fast as a loop of run_nuts",
+         of(sbc, lambda row: 10 / row["batch_fits_per_s"]), of(sbc, lambda row: 1 / row["loop_fits_per_s"]),
+         "s per fit (10 x the batch's)"),
+        (9, "MixtureSameFamily's gradient costs more than MixtureGaussian's",
          marginal_xla, cpu_us("xla", "mixture_same_family"), "CPU us"),
-        (8, "XLA's own reductions make MixtureGaussian's gradient cheaper than YNNPACK's",
+        (9, "XLA's own reductions make MixtureGaussian's gradient cheaper than YNNPACK's",
          marginal_xla, cpu_us("ynnpack", "marginal"), "CPU us"),
-        (8, "with XLA's reductions the hand-fused gradient is not 10% cheaper than MixtureGaussian's",
+        (9, "with XLA's reductions the hand-fused gradient is not 10% cheaper than MixtureGaussian's",
          None if marginal_xla is None else 0.9 * marginal_xla, cpu_us("xla", "fused"),
          "CPU us (0.9 x MixtureGaussian's)"),
-        (8, "the main fit from a warm cache takes less wall time than from a cold one",
+        (9, "the main fit from a warm cache takes less wall time than from a cold one",
          of(warm, lambda row: row["wall_s"]), of(cold, lambda row: row["wall_s"]), "s"),
-        (8, "a warm cache removes at least half of the main fit's compilation",
+        (9, "a warm cache removes at least half of the main fit's compilation",
          of(warm, lambda row: row["compile_s"]), of(cold, lambda row: 0.5 * row["compile_s"]),
          "s (half the cold compile)"),
-        (8, "the main fit buys more ESS per second with XLA's reductions than with YNNPACK's",
+        (9, "the main fit buys more ESS per second with XLA's reductions than with YNNPACK's",
          of(ynnpack, lambda row: row["ess_per_s"]), of(cold, lambda row: row["ess_per_s"]), "ESS/s"),
-        (8, "inside the sampler a MixtureSameFamily leapfrog step costs less than its gradient timed alone",
+        (9, "inside the sampler a MixtureSameFamily leapfrog step costs less than its gradient timed alone",
          of(msf, lambda row: row["step_cpu_us"]), of(msf, lambda row: row["gradient_us"]), "CPU us"),
-        (9, "parallel chains sample faster than vectorized ones (per leapfrog step)",
+        (10, "parallel chains sample faster than vectorized ones (per leapfrog step)",
          of(warm, _per_step), of(vectorized, _per_step), "s per step"),
-        (9, "parallel chains sample faster than sequential ones (per leapfrog step)",
+        (10, "parallel chains sample faster than sequential ones (per leapfrog step)",
          of(warm, _per_step), of(sequential, _per_step), "s per step"),
     ]
     return [
@@ -393,6 +450,15 @@ def format_table(result: dict[str, Any]) -> str:
     lines += ["", f"{machine['cores']} cores, load average {machine['load_at_start'][0]:.2f} at start, "
               f"{machine['load_at_end'][0]:.2f} at end; {machine['benchmark_seconds']:.0f} s in all."]
     lines += [f"{key}: {value:.3g}" for key, value in result["summary"].items()]
+    sbc = result.get("sbc", {})
+    if "batch_fits_per_s" in sbc:
+        lines += [f"SBC (chapter 7), {sbc['num_datasets']} data sets, {sbc['num_samples']} draws each: "
+                  f"{sbc['batch_fits_per_s']:.2f} fits/s in one compiled program "
+                  f"(compile {sbc['batch_compile_s']:.1f} s, run {sbc['batch_run_s']:.1f} s), "
+                  f"{sbc['loop_fits_per_s']:.3f} fits/s in a loop of run_nuts "
+                  f"(first {sbc['loop_first_s']:.1f} s, then {sbc['loop_later_s']:.2f} s each)"]
+    elif sbc:
+        lines += [f"SBC (chapter 7): ERROR {sbc['error']}"]
     if result.get("claims"):
         lines += ["", "Timing claims of the chapters (the smaller value first):"]
         for claim in result["claims"]:
@@ -426,10 +492,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny runs, to check that everything works")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per fit")
     parser.add_argument("--fit", help=argparse.SUPPRESS)  # internal: run one fit, print its row as JSON
+    parser.add_argument("--sbc", action="store_true", help=argparse.SUPPRESS)  # internal: chapter 7's comparison
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fit:
         print(json.dumps(run_fit(Fit.from_json(args.fit), args.cache_dir), default=float))
+        return 0
+    if args.sbc:
+        print(json.dumps(run_sbc(quick=args.quick, cache_dir=args.cache_dir), default=float))
         return 0
     sizes = {"num_warmup": 1000, "num_samples": 2000, "grid_warmup": 500, "grid_samples": 1000}
     if args.quick:
@@ -440,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.pymc_full and not args.quick:
         variants += [{"init": "auto", "cores": 2}, {"init": "jitter+adapt_full"}]
     result = run_benchmark(fits, pymc_python=args.pymc_python, pymc_variants=variants, timeout=args.timeout,
-                           report=lambda line: print(line, file=sys.stderr, flush=True))
+                           report=lambda line: print(line, file=sys.stderr, flush=True), quick=args.quick)
     print(format_table(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

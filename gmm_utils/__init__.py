@@ -77,7 +77,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "gradient_scaling", "gradient_cost_in_fresh_process", "timed_fit",
     ),
     "calibration": (
-        "simulate_datasets", "fit_datasets", "BatchFits", "sbc_ranks", "SBCRanks", "uniformity_table",
+        "sbc_priors", "simulate_datasets", "fit_datasets", "BatchFits", "sbc_ranks", "SBCRanks", "uniformity_table",
         "plot_rank_histograms", "plot_rank_ecdfs",
     ),
 }

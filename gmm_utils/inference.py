@@ -52,7 +52,7 @@ class SamplerOptions:
     ``TypeError`` naming it). ``chain_method=None`` is :func:`choose_chain_method`'s (see
     :attr:`method`); ``log_likelihood`` stores the pointwise one, for LOO
     (:func:`to_inference_data`); the last four shape the NUTS kernel (:func:`nuts_kernel`):
-    ``dense_mass=True`` learns the correlations of a mixture's parameters (chapter 8).
+    ``dense_mass=True`` learns the correlations of a mixture's parameters (chapter 9).
 
     Examples
     --------

@@ -97,7 +97,10 @@ def made_up_result(*, warm_wall: float) -> dict:
     pymc = [{"sampler": "PyMC NUTS, init=auto, default cores", "n": 2500, "wall_s": 60.0, "mean_steps": 11.0,
              "min_ess_bulk": 6000.0, "ess_per_s": 100.0, "max_rhat": 1.002, "divergences": 0, "default": True}]
     machine = {"cores": 2, "load_at_start": [0.1], "load_at_end": [0.2], "benchmark_seconds": 70.0}
-    result = {"rows": rows, "gradients": gradients, "pymc": pymc, "machine": machine, "summary": bench.summary(rows, pymc)}
+    sbc = {"num_datasets": 200, "num_samples": 1000, "batch_compile_s": 15.0, "batch_run_s": 10.0,
+           "batch_fits_per_s": 8.0, "loop_first_s": 16.0, "loop_later_s": 4.0, "loop_fits_per_s": 0.25}
+    result = {"rows": rows, "gradients": gradients, "pymc": pymc, "machine": machine, "sbc": sbc,
+              "summary": bench.summary(rows, pymc)}
     result["claims"] = bench.timing_claims(result)
     return result
 
@@ -109,17 +112,18 @@ def test_the_table_and_the_summary():
     table = bench.format_table(result)
     assert "MAIN (cold cache)" in table and "MAIN (YNNPACK, cold cache)" in table and "PyMC NUTS" in table
     assert "enumeration / parallel" in table and "ERROR: x" in table
-    assert "main_cold_speedup_over_pymc: 9" in table and "[holds] chapter 8" in table
-    result["claims"][0]["holds"] = None  # a claim the run could not check
-    assert "[not run] chapter 8: MixtureSameFamily's" in bench.format_table(result)
+    assert "main_cold_speedup_over_pymc: 9" in table and "[holds] chapter 9" in table
+    assert "8.00 fits/s in one compiled program" in table and "0.250 fits/s in a loop of run_nuts" in table
+    result["claims"][1]["holds"] = None  # a claim the run could not check
+    assert "[not run] chapter 9: MixtureSameFamily's" in bench.format_table(result)
     written = json.loads(bench.to_json(result))
     assert written["rows"][0]["fit"]["role"] == "MAIN_COLD" and written["rows"][0]["n"] == 2500
 
 
 def test_timing_claims_hold_on_a_benchmark_that_supports_them():
     claims = made_up_result(warm_wall=5.0)["claims"]
-    assert len(claims) == 9 and all(claim["holds"] is True for claim in claims), claims
-    assert {claim["chapter"] for claim in claims} == {7, 8}
+    assert len(claims) == 10 and all(claim["holds"] is True for claim in claims), claims
+    assert {claim["chapter"] for claim in claims} == {7, 9, 10}
 
 
 def test_timing_claims_report_a_failed_and_a_missing_measurement():
@@ -136,7 +140,7 @@ def test_make_bench_fails_when_a_timing_claim_fails(monkeypatch, capsys):
     monkeypatch.setattr(bench, "run_benchmark", lambda fits, **options: failing)
     assert bench.main(["--formulations", "marginal"]) == 1
     output = capsys.readouterr()
-    assert "[FAILS] chapter 8: the main fit from a warm cache" in output.out
+    assert "[FAILS] chapter 9: the main fit from a warm cache" in output.out
     assert "timing claim(s) of the chapters failed" in output.err
     assert bench.main(["--formulations", "marginal", "--quick"]) == 0  # tiny runs: reported only
     monkeypatch.setattr(bench, "run_benchmark", lambda fits, **options: holding)
@@ -157,3 +161,17 @@ def test_the_package_does_not_reach_into_bench():
     for path in (ROOT / "gmm_utils").glob("*.py"):  # a non-editable install (Colab) has no bench/
         text = path.read_text()
         assert "pymc_gmm" not in text and '"bench"' not in text, path
+
+
+def test_the_sbc_comparison_runs_in_a_fresh_process():
+    row = bench.run_sbc_in_fresh_process(quick=True, timeout=300)
+    assert "error" not in row, row
+    assert row["num_datasets"] == 8 and row["batch_fits_per_s"] > 0 and row["loop_fits_per_s"] > 0
+    assert row["loop_first_s"] > row["loop_later_s"] > 0  # the loop's first fit pays its compilation
+
+
+def test_a_too_slow_batch_fails_the_sbc_claim():
+    result = made_up_result(warm_wall=5.0)
+    result["sbc"]["batch_fits_per_s"] = 2.0  # only 8x the loop's 0.25
+    claims = {claim["chapter"]: claim for claim in bench.timing_claims(result) if claim["chapter"] == 7}
+    assert claims[7]["holds"] is False

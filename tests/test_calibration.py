@@ -109,6 +109,8 @@ def test_bad_input_is_refused_with_the_argument_named():
         gmm_utils.fit_datasets(normal_mean_model, np.full((4, 10), np.nan))
     with pytest.raises(TypeError, match="num_chain"):
         gmm_utils.fit_datasets(normal_mean_model, data, num_chain=2)
+    with pytest.raises(ValueError, match="`k`"):
+        gmm_utils.sbc_priors(0)
     with pytest.raises(ValueError, match="`num_datasets`"):
         gmm_utils.simulate_datasets(normal_mean_model, 0, 10)
     truth, draws = exact_draws(num_draws=50)
@@ -124,3 +126,13 @@ def test_bad_input_is_refused_with_the_argument_named():
         gmm_utils.sbc_ranks({}, draws)
     with pytest.raises(ValueError, match="`num_bins`"):
         gmm_utils.uniformity_table(gmm_utils.sbc_ranks(*exact_draws()), num_bins=7)
+
+
+def test_the_sbc_priors_simulate_mixtures_with_visible_components():
+    truth, data = gmm_utils.simulate_datasets(
+        gmm_utils.marginal_model, 400, 100, {"k": 3, "ordered": True, **gmm_utils.sbc_priors(3)}, seed=1
+    )
+    assert truth["weights"].shape == (400, 3) and np.all(np.diff(truth["locs"], axis=1) > 0)
+    assert np.mean(truth["weights"].min(axis=1) < 0.05) < 0.05  # rarely a component of a handful of points
+    assert np.quantile(truth["scales"], [0.01, 0.99]).tolist() == pytest.approx([0.5, 2.0], abs=0.15)
+    assert np.all(np.isfinite(data)) and np.quantile(np.ptp(data, axis=1), 0.99) < 40

@@ -118,7 +118,7 @@ def test_glue_keys_are_unique_across_the_book():
         notebook = load(path)
         source = "\n".join("".join(c["source"]) for c in code_cells(notebook))
         defined = set(re.findall(r"glue\(\s*[\"']([^\"']+)[\"']", source))
-        # keys built in a loop, glue(f"ch08_{name}_wall", ...): each {...} stands for a word
+        # keys built in a loop, glue(f"ch09_{name}_wall", ...): each {...} stands for a word
         patterns = [
             re.compile(re.sub(r"\\\{[^}]*\\\}", r"\\w+", re.escape(template)) + "$")
             for template in re.findall(r"glue\(\s*f[\"']([^\"']+)[\"']", source)
