@@ -8,12 +8,15 @@ import pytest
 
 from conftest import CHAPTERS, ROOT
 
-# The budget is 40 s per chapter on two cores from an empty cache; `make timings` measures and flags it.
-# Wall times move with the machine (one CI machine ran the same chapters 1.7 times slower than another),
-# so this test only guards against a chapter that runs away: three times the budget, a margin that a
-# machine twice as slow cannot break.
-CHAPTER_BUDGET_SECONDS = 40
-CHAPTER_GUARD_SECONDS = 3 * CHAPTER_BUDGET_SECONDS
+# The budget is 40 s per chapter on two cores from an empty cache; `make timings` measures it and flags a
+# chapter over it (issue 13 tracks it: the book does not meet it yet). Wall times move with the machine:
+# the same chapters have run in 11-60 s on one machine and up to 130 s on a CI machine. So this test only
+# guards against a chapter that runs away, in two ways a machine twice as slow cannot break:
+# - no chapter over 300 s, more than twice the slowest chapter seen on any CI machine (130 s);
+# - no chapter over three times the book's median chapter, a ratio the machine cancels out of (the slowest
+#   chapter has run about 1.3 times the median).
+CHAPTER_GUARD_SECONDS = 300
+CHAPTER_GUARD_RATIO_TO_MEDIAN = 3
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,9 @@ def test_chapter_page_shows_executed_figures_and_no_errors(built_book, path):
     assert "output stderr" not in html, f"{path.name}: stderr on the page"
 
 
-def test_every_chapter_executes_within_its_budget(built_book):
+def test_no_chapter_runs_away(built_book):
+    import statistics
+
     from jupyter_cache import get_cache
 
     cache = get_cache(ROOT / "_build" / ".jupyter_cache")
@@ -53,7 +58,15 @@ def test_every_chapter_executes_within_its_budget(built_book):
         seconds = record.data.get("execution_seconds")
         if seconds is not None:
             timings[record.uri] = seconds
+    seconds_by_chapter = {}
     for path in CHAPTERS:
         matching = [seconds for uri, seconds in timings.items() if uri.endswith(path.name)]
         assert matching, f"no execution record for {path.name}"
-        assert min(matching) < CHAPTER_GUARD_SECONDS, f"{path.name} took {min(matching):.0f} s"
+        seconds_by_chapter[path.name] = min(matching)
+    median = statistics.median(seconds_by_chapter.values())
+    table = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in seconds_by_chapter.items())
+    for name, seconds in seconds_by_chapter.items():
+        assert seconds < CHAPTER_GUARD_SECONDS, f"{name} took {seconds:.0f} s ({table})"
+        assert seconds < CHAPTER_GUARD_RATIO_TO_MEDIAN * median, (
+            f"{name} took {seconds / median:.1f} times the median chapter ({median:.0f} s; {table})"
+        )
