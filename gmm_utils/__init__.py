@@ -9,7 +9,7 @@ loaded the first time one of their names is used (``gmm_utils.run_nuts``, ...).
 
 Modules
 -------
-data           simulate mixtures, mixture densities and moments (NumPy only)
+data           simulate mixtures, the galaxy velocities, mixture densities and moments (NumPy only)
 devices        how JAX's CPU backend starts: host devices, XLA's reductions, the compilation cache
 plots          one figure style for the book, data and density plots
 display        show the real source of a helper in a chapter, print versions
@@ -45,7 +45,7 @@ warnings.filterwarnings("ignore", message=r"IProgress not found")
 # The public names, written once: module -> the names it exports. ``data`` and ``devices``
 # are imported above (NumPy only); the others are loaded on first access (PEP 562).
 EXPORTS: dict[str, tuple[str, ...]] = {
-    "data": ("GMMData", "mixture_moments", "mixture_pdf", "simulate_gmm"),
+    "data": ("GMMData", "mixture_moments", "mixture_pdf", "simulate_gmm", "galaxy_velocities"),
     "devices": ("set_host_device_count", "usable_cores", "use_xla_reductions", "enable_compilation_cache"),
     "plots": (
         "set_style", "COMPONENT_COLORS", "DATA_COLOR", "TRUTH_COLOR", "plot_data_density", "plot_points_by_component",

@@ -1,4 +1,4 @@
-"""Simulated data and the mixture density, in plain NumPy (no JAX).
+"""Simulated and real data, and the mixture density, in plain NumPy (no JAX).
 
 The book's running example is the set-up of the seed notebook: ``n = 2500`` points from
 a three-component mixture with weights ``(0.2, 0.3, 0.5)``, means ``(-1, 1, 4)`` and
@@ -7,7 +7,9 @@ standard deviations ``(0.2, 0.9, 0.5)``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -145,3 +147,36 @@ def mixture_moments(weights: Any, locs: Any, scales: Any) -> tuple[float, float]
     mean = float(np.sum(weights * locs))
     variance = float(np.sum(weights * (scales**2 + locs**2)) - mean**2)
     return mean, variance
+
+
+#: The velocities' file inside the package, with its source in ``datasets/README.md``.
+GALAXIES_FILE = "datasets/galaxies.csv"
+
+
+def galaxy_velocities(unit_km_s: float = 1000.0) -> np.ndarray:
+    """Velocities of 82 galaxies in the Corona Borealis region, in units of ``unit_km_s`` km/s.
+
+    The classic data set of Bayesian mixture modelling: Postman, Huchra and Geller (1986), as
+    analysed by Roeder (1990) and Richardson and Green (1997), and shipped with R's MASS package
+    as ``galaxies``. The values are those published, in the file's order: the 78th,
+    26,690 km/s, is a typo for 26,960 km/s (MASS's documentation), and an 83rd measurement
+    was dropped. The default unit, 1,000 km/s, puts the data between about 9 and 35.
+
+    Returns a read-only array of shape ``(82,)``. Raises ``TypeError`` when ``unit_km_s`` is
+    not a real number and ``ValueError`` when it is not positive and finite.
+
+    Examples
+    --------
+    >>> x = galaxy_velocities()
+    >>> x.shape, float(x.min()), float(x.max())
+    ((82,), 9.172, 34.279)
+    """
+    if isinstance(unit_km_s, bool) or not isinstance(unit_km_s, numbers.Real):
+        raise TypeError(f"`unit_km_s` must be a positive number, got {unit_km_s!r}")
+    if not (np.isfinite(unit_km_s) and unit_km_s > 0):
+        raise ValueError(f"`unit_km_s` must be positive and finite, got {unit_km_s!r}")
+    with resources.files(__package__).joinpath(GALAXIES_FILE).open() as file:
+        velocities = np.loadtxt(file, delimiter=",", skiprows=1)
+    velocities = velocities / float(unit_km_s)
+    velocities.flags.writeable = False
+    return velocities

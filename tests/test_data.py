@@ -123,3 +123,34 @@ def test_mixture_moments_match_numerical_integration():
     numeric_second, _ = integrate.quad(lambda t: t * t * density(t), -np.inf, np.inf, limit=200)
     assert abs(mean - numeric_mean) < 1e-7
     assert abs(variance - (numeric_second - numeric_mean**2)) < 1e-7
+
+
+def test_galaxy_velocities_are_the_published_values_in_units_of_1000_km_s():
+    x = gmm_utils.galaxy_velocities()
+    assert x.shape == (82,)
+    assert np.all(np.isfinite(x)) and 5.0 < x.min() < x.max() < 40.0  # thousands of km/s
+    # Kept as published: MASS's documentation names the 78th value, 26690 km/s, a typo for 26960.
+    assert x[77] == pytest.approx(26.690)
+    np.testing.assert_allclose(gmm_utils.galaxy_velocities(1.0), 1000.0 * x)
+    with pytest.raises(ValueError):
+        x[0] = 0.0  # read-only
+
+
+@pytest.mark.parametrize(
+    "unit, error", [(0.0, ValueError), (-1000.0, ValueError), (float("nan"), ValueError), (float("inf"), ValueError),
+                    ("1000", TypeError), (None, TypeError), (True, TypeError)],
+)
+def test_galaxy_velocities_reject_a_bad_unit(unit, error):
+    with pytest.raises(error, match="unit_km_s"):
+        gmm_utils.galaxy_velocities(unit)
+
+
+def test_every_shipped_data_file_is_package_data():
+    # A non-editable install (Colab, a wheel) carries only what pyproject.toml's package-data names.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(gmm_utils.__file__).parent
+    patterns = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = {path for pattern in patterns["gmm_utils"] for path in root.glob(pattern)}
+    assert set((root / "datasets").iterdir()) <= shipped
