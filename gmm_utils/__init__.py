@@ -14,10 +14,10 @@ devices        how JAX's CPU backend starts: host devices, XLA's reductions, the
 plots          one figure style for the book, data and density plots
 display        show the real source of a helper in a chapter, print versions
 distributions  the one mixture density (``component_log_densities``), ``MixtureGaussian``, ``OrderStatistics``
-models         ``marginal_model``, ``latent_model`` and ``student_t_mixture_model``
+models         ``marginal_model``, ``latent_model``, ``student_t_mixture_model``, ``stick_breaking_model``
 inference      ``SamplerOptions`` and ``run_nuts``: NUTS with the book's defaults, returning ArviZ data
 latent         the latent formulation fitted three ways (DiscreteHMCGibbs, HMCGibbs, enumeration)
-labels         the posterior's parameters, membership probabilities, sampled labels, accuracy
+labels         the posterior's parameters, membership probabilities, sampled labels, accuracy, co-clustering
 diagnostics    ``check_convergence``: the convergence checks as one pass/fail table
 speed          fast fits and scaling up: compile timing, gradient cost, timed fits (``make bench`` uses them)
 predictive     posterior predictive checks (replicated data, PIT, p-values) and ``assign_clusters``
@@ -54,7 +54,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "distributions": (
         "component_log_densities", "mixture_log_likelihood", "mixture_cdf", "MixtureGaussian", "OrderStatistics",
     ),
-    "models": ("marginal_model", "latent_model", "student_t_mixture_model"),
+    "models": ("marginal_model", "latent_model", "student_t_mixture_model", "stick_breaking_model", "stick_breaking_weights"),
     "inference": (
         "SamplerOptions", "run_nuts", "nuts_kernel", "to_inference_data", "run_mcmc", "fit_summary",
         "init_to_data", "compile_then_run", "compare_fits", "speedup",
@@ -65,7 +65,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "labels": (
         "posterior_parameters", "membership_probabilities", "sample_labels", "match_labels", "confusion_matrix",
-        "label_accuracy",
+        "label_accuracy", "co_clustering",
     ),
     "diagnostics": ("check_convergence", "plot_pair_by_chain"),
     "predictive": (

@@ -26,7 +26,7 @@ from numpyro.infer.mcmc import MCMCKernel
 
 from ._validation import finite_vector, positive_int
 from .distributions import mixture_log_likelihood
-from .models import latent_model, marginal_model
+from .models import latent_model, marginal_model, stick_breaking_model
 
 #: Per-draw statistics kept from NUTS: NumPyro's name -> ArviZ's name in ``sample_stats``.
 NUTS_EXTRA_FIELDS = {
@@ -204,7 +204,7 @@ def _base_model(model: Any) -> Any:
 
 #: The book's Gaussian mixtures: their pointwise marginal log-likelihood is
 #: :func:`gmm_utils.mixture_log_likelihood`, whatever the formulation sampled.
-GAUSSIAN_MIXTURE_MODELS = (marginal_model, latent_model)
+GAUSSIAN_MIXTURE_MODELS = (marginal_model, latent_model, stick_breaking_model)
 
 
 class LogLikelihoodUnavailable(ValueError):

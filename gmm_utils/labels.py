@@ -160,3 +160,26 @@ def label_accuracy(truth: Any, labels: Any, k: int | None = None) -> float:
     truth = _labels_array("truth", truth)
     mapping = match_labels(truth, labels, k)
     return float(np.mean(mapping[_labels_array("labels", labels)] == truth))
+
+
+def co_clustering(labels: Any) -> np.ndarray:
+    r"""Posterior probability that two points share a component, :math:`P(z_i = z_j \mid x)`: ``(n, n)``.
+
+    ``labels`` holds one label per point for each posterior draw, shape ``(draws, n)`` (as
+    :func:`sample_labels` returns). The share of draws in which points :math:`i` and :math:`j`
+    have the same label does not depend on what the labels are called, so it is a summary of a
+    fit whose labels switch (an over-fitted or Dirichlet-process mixture). The diagonal is one.
+
+    Examples
+    --------
+    >>> co_clustering([[0, 0, 1], [1, 1, 1]]).tolist()
+    [[1.0, 1.0, 0.5], [1.0, 1.0, 0.5], [0.5, 0.5, 1.0]]
+    """
+    labels = _labels_array("labels", labels)
+    if labels.ndim != 2:
+        raise ValueError(f"`labels` must have shape (draws, n), got {labels.shape}")
+    together = np.zeros((labels.shape[1], labels.shape[1]))
+    for label in np.unique(labels):
+        member = (labels == label).astype(float)  # (draws, n): which points have this label in each draw
+        together += member.T @ member
+    return together / labels.shape[0]

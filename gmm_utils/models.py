@@ -2,7 +2,8 @@
 
 :func:`marginal_model` and :func:`latent_model` are the two formulations of the Gaussian
 mixture; :func:`student_t_mixture_model` is the marginal model with Student-t components
-(chapter 5), for data with heavier tails. All take their data and priors as arguments.
+(chapter 5), for data with heavier tails; :func:`stick_breaking_model` is the marginal model
+with the weights of a truncated Dirichlet process. All take their data and priors as arguments.
 The default priors are the seed notebook's: ``Normal(0, 10)`` on each mean,
 ``HalfCauchy(10)`` on each scale and a flat ``Dirichlet(1, ..., 1)`` on the weights. All
 name their sample sites the same way, ``weights`` ``(k,)``, ``locs`` ``(k,)``, ``scales``
@@ -12,12 +13,15 @@ downstream works with any of them.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro.util import not_jax_tracer
 
 from ._validation import finite_vector, positive_int
 from .distributions import MixtureGaussian, OrderStatistics
@@ -49,6 +53,13 @@ def _check_prior(name: str, prior: Any, event_shape: tuple[int, ...]) -> None:
         )
 
 
+def _check_positive_prior(name: str, prior: Any) -> None:
+    _check_prior(name, prior, ())
+    lower = getattr(prior.support, "lower_bound", None)
+    if lower is None or not bool(np.all(np.asarray(lower) >= 0)):
+        raise ValueError(f"`{name}` must have positive support (e.g. Gamma, LogNormal), got {prior.support}")
+
+
 def sample_mixture_parameters(
     k: int,
     *,
@@ -67,21 +78,26 @@ def sample_mixture_parameters(
     (default ``Dirichlet(ones(k))``).
     """
     k = positive_int("k", k)
+    weights_prior = dist.Dirichlet(jnp.ones(k)) if weights_prior is None else weights_prior
+    _check_prior("weights_prior", weights_prior, (k,))
+    weights = numpyro.sample("weights", weights_prior)
+    return (weights, *_sample_components(k, ordered, loc_prior, scale_prior))
+
+
+def _sample_components(k: int, ordered: bool, loc_prior: dist.Distribution | None,
+                       scale_prior: dist.Distribution | None) -> tuple[Any, Any]:
+    """Sample ``locs`` and ``scales`` (each ``(k,)``), the components of every model, from their priors."""
     loc_prior = dist.Normal(0.0, 10.0) if loc_prior is None else loc_prior
     scale_prior = dist.HalfCauchy(10.0) if scale_prior is None else scale_prior
-    weights_prior = dist.Dirichlet(jnp.ones(k)) if weights_prior is None else weights_prior
     _check_prior("loc_prior", loc_prior, ())
     _check_prior("scale_prior", scale_prior, ())
-    _check_prior("weights_prior", weights_prior, (k,))
-
-    weights = numpyro.sample("weights", weights_prior)
     if ordered:
         locs = numpyro.sample("locs", OrderStatistics(loc_prior, k))
     with numpyro.plate("component", k):
         if not ordered:
             locs = numpyro.sample("locs", loc_prior)
         scales = numpyro.sample("scales", scale_prior)
-    return weights, locs, scales
+    return locs, scales
 
 
 def marginal_model(x: Any = None, k: int = 3, *, n: int | None = None, **priors: Any) -> None:
@@ -171,12 +187,80 @@ def student_t_mixture_model(
     """
     x, n = _number_of_points(x, n)
     df_prior = dist.Gamma(*DEFAULT_DF_PRIOR) if df_prior is None else df_prior
-    _check_prior("df_prior", df_prior, ())
-    lower = getattr(df_prior.support, "lower_bound", None)
-    if lower is None or not bool(np.all(np.asarray(lower) >= 0)):
-        raise ValueError(f"`df_prior` must have positive support (e.g. Gamma, LogNormal), got {df_prior.support}")
+    _check_positive_prior("df_prior", df_prior)
     weights, locs, scales = sample_mixture_parameters(k, **priors)
     df = numpyro.sample("df", df_prior)
     components = dist.StudentT(df, locs, scales)  # batch shape (k,)
     with numpyro.plate("data", n):
         numpyro.sample("x", dist.MixtureSameFamily(dist.Categorical(probs=weights), components), obs=x)
+
+
+def stick_breaking_weights(proportions: Any) -> jax.Array:
+    r"""The weights :math:`w_j = v_j \prod_{i<j} (1 - v_i)` of stick proportions :math:`v`, ``(..., T - 1)`` to ``(..., T)``.
+
+    Each proportion breaks off a share of the stick that is left; the last weight is the rest,
+    so the weights sum to one.
+
+    Examples
+    --------
+    >>> stick_breaking_weights(jnp.array([0.5, 0.5])).tolist()
+    [0.5, 0.25, 0.25]
+    """
+    proportions = jnp.asarray(proportions)
+    left = jnp.cumprod(1.0 - proportions, axis=-1)  # what remains after each break
+    before = jnp.concatenate([jnp.ones_like(left[..., :1]), left[..., :-1]], axis=-1)
+    return jnp.concatenate([proportions * before, left[..., -1:]], axis=-1)
+
+
+def stick_breaking_model(x: Any = None, truncation: int = 20, *, n: int | None = None, concentration: Any = 1.0,
+                         loc_prior: dist.Distribution | None = None,
+                         scale_prior: dist.Distribution | None = None) -> None:
+    r"""A Dirichlet-process Gaussian mixture, truncated at ``truncation`` components (labels summed out).
+
+    .. math::
+        v_j \sim \text{Beta}(1, \alpha) \ (j < T), \quad w = \text{stick\_breaking\_weights}(v), \qquad
+        x_i \mid w, \mu, \sigma \sim \textstyle\sum_{j=1}^{T} w_j\, \mathcal{N}(\mu_j, \sigma_j)
+
+    As :math:`T \to \infty`, the weights of a Dirichlet process with concentration
+    :math:`\alpha` (Sethuraman 1994); truncating at :math:`T` (Ishwaran and James 2001) is
+    good when the weight left for the last component is negligible: a priori
+    :math:`(\alpha / (1 + \alpha))^{T-1}` on average. NUTS samples the stick proportions
+    ``stick_proportions`` ``(T - 1,)``; ``weights`` ``(T,)`` is a deterministic site, so every
+    helper of the book reads the fit as it reads :func:`marginal_model`'s. The components are
+    not ordered: they switch labels by design.
+
+    Parameters
+    ----------
+    x, n
+        As in :func:`marginal_model`.
+    truncation : int
+        :math:`T \geq 2`, the number of components.
+    concentration : float or numpyro.distributions.Distribution
+        :math:`\alpha > 0`, or a univariate prior on it with positive support (then sampled
+        as ``concentration``).
+    loc_prior, scale_prior
+        As in :func:`sample_mixture_parameters`.
+
+    Examples
+    --------
+    >>> from numpyro.infer import Predictive
+    >>> import jax
+    >>> draws = Predictive(stick_breaking_model, num_samples=10)(jax.random.PRNGKey(0), n=50, truncation=8)
+    >>> draws["weights"].shape, draws["x"].shape
+    ((10, 8), (10, 50))
+    """
+    x, n = _number_of_points(x, n)
+    if positive_int("truncation", truncation) < 2:
+        raise ValueError(f"`truncation` must be at least 2, got {truncation}")
+    if isinstance(concentration, dist.Distribution):
+        _check_positive_prior("concentration", concentration)
+        concentration = numpyro.sample("concentration", concentration)
+    elif isinstance(concentration, bool) or not isinstance(concentration, (numbers.Real, np.ndarray, jax.Array)):
+        raise TypeError(f"`concentration` must be a positive number or a NumPyro distribution, got {concentration!r}")
+    elif not_jax_tracer(concentration) and not np.all(np.isfinite(concentration) & (np.asarray(concentration) > 0)):
+        raise ValueError(f"`concentration` must be positive and finite, got {concentration!r}")
+    proportions = numpyro.sample("stick_proportions", dist.Beta(1.0, concentration).expand([truncation - 1]).to_event(1))
+    weights = numpyro.deterministic("weights", stick_breaking_weights(proportions))
+    locs, scales = _sample_components(truncation, False, loc_prior, scale_prior)
+    with numpyro.plate("data", n):
+        numpyro.sample("x", MixtureGaussian(weights, locs, scales), obs=x)

@@ -114,3 +114,21 @@ def test_posterior_parameters_reads_the_three_sites_and_rejects_bad_posteriors()
         gmm_utils.posterior_parameters(mismatched)
     with pytest.raises(ValueError, match="`chunk_size`"):
         membership_probabilities(idata, chunk_size=0)
+
+
+def test_co_clustering_counts_shared_labels_whatever_they_are_called():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(50, 12))
+    together = gmm_utils.co_clustering(labels)
+    assert together.shape == (12, 12) and np.allclose(np.diag(together), 1.0) and np.allclose(together, together.T)
+    np.testing.assert_allclose(together[0, 1], np.mean(labels[:, 0] == labels[:, 1]))
+    renamed = np.array([rng.permutation(3)[row] for row in labels])  # other names in every draw
+    np.testing.assert_allclose(gmm_utils.co_clustering(renamed), together)
+
+
+@pytest.mark.parametrize(
+    "labels, error", [([0, 1, 1], ValueError), ([[0.5, 1.0]], TypeError), ([[0, -1]], ValueError), (np.zeros((0, 3), int), ValueError)],
+)
+def test_co_clustering_rejects_bad_labels(labels, error):
+    with pytest.raises(error, match="labels"):
+        gmm_utils.co_clustering(labels)

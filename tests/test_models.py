@@ -206,3 +206,78 @@ def test_student_t_model_approaches_the_gaussian_mixture_for_large_df():
 def test_student_t_bad_input_names_the_argument(kwargs, error, message):
     with pytest.raises(error, match=message):
         handlers.seed(student_t_mixture_model, 0)(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# The truncated Dirichlet-process mixture (stick-breaking)
+
+
+def test_stick_breaking_weights_lie_on_the_simplex():
+    np.testing.assert_allclose(gmm_utils.stick_breaking_weights(jnp.array([0.5, 0.5])), [0.5, 0.25, 0.25])
+    proportions = jax.random.uniform(jax.random.PRNGKey(0), (100, 9))
+    weights = np.asarray(gmm_utils.stick_breaking_weights(proportions))
+    assert weights.shape == (100, 10) and (weights >= 0).all()
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("concentration", [0.5, 3.0])
+def test_stick_breaking_prior_weights_have_the_exact_means(concentration):
+    # E[w_j] = a^(j-1) / (1 + a)^j for j < T; the last weight takes the rest, (a / (1 + a))^(T-1).
+    truncation, num_draws = 6, 40_000
+    draws = Predictive(gmm_utils.stick_breaking_model, num_samples=num_draws)(
+        jax.random.PRNGKey(3), n=5, truncation=truncation, concentration=concentration)
+    weights = np.asarray(draws["weights"], dtype=float)
+    share = concentration / (1 + concentration)
+    expected = [share**j / (1 + concentration) for j in range(truncation - 1)] + [share ** (truncation - 1)]
+    standard_error = weights.std(axis=0) / np.sqrt(num_draws)
+    assert np.all(np.abs(weights.mean(axis=0) - expected) < 5 * standard_error), (weights.mean(axis=0), expected)
+    assert draws["stick_proportions"].shape == (num_draws, truncation - 1) and draws["x"].shape == (num_draws, 5)
+
+
+def test_stick_breaking_model_log_joint_is_the_betas_and_the_mixture():
+    x = np.array([-1.0, 0.5, 2.0])
+    proportions, locs, scales = np.array([0.3, 0.6]), np.array([-1.0, 0.0, 2.0]), np.array([0.5, 1.0, 1.5])
+    params = {"stick_proportions": proportions, "locs": locs, "scales": scales}
+    log_joint, _ = log_density(gmm_utils.stick_breaking_model, (x,), {"truncation": 3, "concentration": 2.0}, params)
+    weights = np.array([0.3, 0.7 * 0.6, 0.7 * 0.4])
+    expected = (stats.beta(1.0, 2.0).logpdf(proportions).sum() + stats.norm(0, 10).logpdf(locs).sum()
+                + stats.halfcauchy(scale=10).logpdf(scales).sum()
+                + logsumexp(np.log(weights) + stats.norm(locs, scales).logpdf(x[:, None]), axis=1).sum())
+    np.testing.assert_allclose(float(log_joint), expected, rtol=1e-5)
+
+
+def test_stick_breaking_concentration_can_have_a_prior():
+    draws = Predictive(gmm_utils.stick_breaking_model, num_samples=4)(
+        jax.random.PRNGKey(0), n=5, truncation=4, concentration=dist.Gamma(2.0, 2.0))
+    assert draws["concentration"].shape == (4,) and (np.asarray(draws["concentration"]) > 0).all()
+
+
+def test_stick_breaking_fit_finds_two_separated_clusters_and_stores_the_log_likelihood():
+    # Two clusters 10 standard deviations apart: the DP mixture never joins them, and most draws occupy
+    # just two of its eight components. Not all: a DP mixture's posterior keeps some draws with a small
+    # extra cluster (Miller and Harrison 2013), so the share with exactly two is not near one.
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.normal(-5.0, 1.0, 40), rng.normal(5.0, 1.0, 40)])
+    idata = gmm_utils.run_nuts(gmm_utils.stick_breaking_model, {"x": x, "truncation": 8}, num_chains=2,
+                               num_warmup=300, num_samples=300, seed=2)
+    assert idata.log_likelihood["x"].shape == (2, 300, 80)
+    labels = gmm_utils.sample_labels(idata, x, num_draws=200)
+    occupied = np.array([np.unique(row).size for row in labels])
+    assert occupied.min() >= 2 and np.bincount(occupied).argmax() == 2, np.bincount(occupied)
+    together = gmm_utils.co_clustering(labels)
+    for cluster in (slice(0, 40), slice(40, 80)):
+        assert together[cluster, cluster].mean() > 0.9 and together[cluster, cluster].min() > 0.7
+    assert together[:40, 40:].max() < 0.05
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [({"truncation": 1}, ValueError, "truncation"), ({"truncation": 2.5}, ValueError, "truncation"),
+     ({"concentration": 0.0}, ValueError, "concentration"), ({"concentration": -1.0}, ValueError, "concentration"),
+     ({"concentration": float("nan")}, ValueError, "concentration"), ({"concentration": "1"}, TypeError, "concentration"),
+     ({"concentration": dist.Normal(0.0, 1.0)}, ValueError, "concentration"),
+     ({"loc_prior": 1.0}, TypeError, "loc_prior")],
+)
+def test_stick_breaking_bad_input_names_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        handlers.seed(gmm_utils.stick_breaking_model, 0)(np.zeros(5), **kwargs)
