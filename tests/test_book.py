@@ -70,3 +70,14 @@ def test_no_chapter_runs_away(built_book):
         assert seconds < CHAPTER_GUARD_RATIO_TO_MEDIAN * median, (
             f"{name} took {seconds / median:.1f} times the median chapter ({median:.0f} s; {table})"
         )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_every_chapter_has_references_and_cites_them(built_book, path):
+    # The bibliography lists only what a page cites, so a chapter that cites nothing shows an empty section.
+    html = (built_book / "chapters" / f"{path.stem}.html").read_text()
+    start = html.find('id="references"')
+    assert start >= 0, f"{path.name}: no References section"
+    end = html.find("<section", start)
+    section = html[start : end if end > 0 else None]
+    assert 'role="doc-biblioentry"' in section, f"{path.name}: an empty References section"
