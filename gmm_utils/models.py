@@ -67,6 +67,7 @@ def sample_mixture_parameters(
     loc_prior: dist.Distribution | None = None,
     scale_prior: dist.Distribution | None = None,
     weights_prior: dist.Distribution | None = None,
+    weights: Any = None,
 ) -> tuple[Any, Any, Any]:
     """Sample ``weights``, ``locs`` and ``scales`` (each ``(k,)``) from their priors.
 
@@ -75,29 +76,26 @@ def sample_mixture_parameters(
     ``ordered[K] mu``), which removes label switching. ``loc_prior`` and ``scale_prior``
     are univariate priors of each component's mean and standard deviation (defaults
     ``Normal(0, 10)`` and ``HalfCauchy(10)``); ``weights_prior`` has event shape ``(k,)``
-    (default ``Dirichlet(ones(k))``).
+    (default ``Dirichlet(ones(k))``). A model that draws the weights itself passes them as
+    ``weights`` (:func:`stick_breaking_model`), and ``weights_prior`` is not used.
     """
     k = positive_int("k", k)
-    weights_prior = dist.Dirichlet(jnp.ones(k)) if weights_prior is None else weights_prior
-    _check_prior("weights_prior", weights_prior, (k,))
-    weights = numpyro.sample("weights", weights_prior)
-    return (weights, *_sample_components(k, ordered, loc_prior, scale_prior))
-
-
-def _sample_components(k: int, ordered: bool, loc_prior: dist.Distribution | None,
-                       scale_prior: dist.Distribution | None) -> tuple[Any, Any]:
-    """Sample ``locs`` and ``scales`` (each ``(k,)``), the components of every model, from their priors."""
     loc_prior = dist.Normal(0.0, 10.0) if loc_prior is None else loc_prior
     scale_prior = dist.HalfCauchy(10.0) if scale_prior is None else scale_prior
+    weights_prior = dist.Dirichlet(jnp.ones(k)) if weights_prior is None else weights_prior
     _check_prior("loc_prior", loc_prior, ())
     _check_prior("scale_prior", scale_prior, ())
+    _check_prior("weights_prior", weights_prior, (k,))
+
+    if weights is None:
+        weights = numpyro.sample("weights", weights_prior)
     if ordered:
         locs = numpyro.sample("locs", OrderStatistics(loc_prior, k))
     with numpyro.plate("component", k):
         if not ordered:
             locs = numpyro.sample("locs", loc_prior)
         scales = numpyro.sample("scales", scale_prior)
-    return locs, scales
+    return weights, locs, scales
 
 
 def marginal_model(x: Any = None, k: int = 3, *, n: int | None = None, **priors: Any) -> None:
@@ -261,6 +259,6 @@ def stick_breaking_model(x: Any = None, truncation: int = 20, *, n: int | None =
         raise ValueError(f"`concentration` must be positive and finite, got {concentration!r}")
     proportions = numpyro.sample("stick_proportions", dist.Beta(1.0, concentration).expand([truncation - 1]).to_event(1))
     weights = numpyro.deterministic("weights", stick_breaking_weights(proportions))
-    locs, scales = _sample_components(truncation, False, loc_prior, scale_prior)
+    _, locs, scales = sample_mixture_parameters(truncation, loc_prior=loc_prior, scale_prior=scale_prior, weights=weights)
     with numpyro.plate("data", n):
         numpyro.sample("x", MixtureGaussian(weights, locs, scales), obs=x)
