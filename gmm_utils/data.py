@@ -158,9 +158,9 @@ def galaxy_velocities(unit_km_s: float = 1000.0) -> np.ndarray:
 
     The classic data set of Bayesian mixture modelling: Postman, Huchra and Geller (1986), as
     analysed by Roeder (1990) and Richardson and Green (1997), and shipped with R's MASS package
-    as ``galaxies``. The values are those published, in the file's order: the 78th,
-    26,690 km/s, is a typo for 26,960 km/s (MASS's documentation), and an 83rd measurement
-    was dropped. The default unit, 1,000 km/s, puts the data between about 9 and 35.
+    as ``galaxies``. The values are MASS's, in its order, unchanged: its documentation notes
+    that the 78th, 26,690 km/s, should be 26,960 km/s, and that an 83rd measurement was
+    dropped. The default unit, 1,000 km/s, puts the data between about 9 and 35.
 
     Returns a read-only array of shape ``(82,)``. Raises ``TypeError`` when ``unit_km_s`` is
     not a real number and ``ValueError`` when it is not positive and finite.

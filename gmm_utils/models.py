@@ -82,6 +82,8 @@ def sample_mixture_parameters(
     k = positive_int("k", k)
     loc_prior = dist.Normal(0.0, 10.0) if loc_prior is None else loc_prior
     scale_prior = dist.HalfCauchy(10.0) if scale_prior is None else scale_prior
+    if weights is not None and weights_prior is not None:
+        raise ValueError("give `weights` or `weights_prior`, not both")
     weights_prior = dist.Dirichlet(jnp.ones(k)) if weights_prior is None else weights_prior
     _check_prior("loc_prior", loc_prior, ())
     _check_prior("scale_prior", scale_prior, ())
@@ -89,6 +91,8 @@ def sample_mixture_parameters(
 
     if weights is None:
         weights = numpyro.sample("weights", weights_prior)
+    elif jnp.shape(weights) != (k,):
+        raise ValueError(f"`weights` must have shape ({k},), one per component, got {jnp.shape(weights)}")
     if ordered:
         locs = numpyro.sample("locs", OrderStatistics(loc_prior, k))
     with numpyro.plate("component", k):
@@ -219,13 +223,12 @@ def stick_breaking_model(x: Any = None, truncation: int = 20, *, n: int | None =
         v_j \sim \text{Beta}(1, \alpha) \ (j < T), \quad w = \text{stick\_breaking\_weights}(v), \qquad
         x_i \mid w, \mu, \sigma \sim \textstyle\sum_{j=1}^{T} w_j\, \mathcal{N}(\mu_j, \sigma_j)
 
-    As :math:`T \to \infty`, the weights of a Dirichlet process with concentration
-    :math:`\alpha` (Sethuraman 1994); truncating at :math:`T` (Ishwaran and James 2001) is
-    good when the weight left for the last component is negligible: a priori
-    :math:`(\alpha / (1 + \alpha))^{T-1}` on average. NUTS samples the stick proportions
-    ``stick_proportions`` ``(T - 1,)``; ``weights`` ``(T,)`` is a deterministic site, so every
-    helper of the book reads the fit as it reads :func:`marginal_model`'s. The components are
-    not ordered: they switch labels by design.
+    As :math:`T \to \infty`, the weights of a Dirichlet process with concentration :math:`\alpha`
+    (Sethuraman 1994); truncating at :math:`T` (Ishwaran and James 2001) is good when the weight
+    left for the last component, a priori :math:`(\alpha / (1 + \alpha))^{T-1}` on average, is
+    negligible. NUTS samples ``stick_proportions`` ``(T - 1,)``; ``weights`` ``(T,)`` is a
+    deterministic site (floored at the smallest float), so every helper of the book reads the fit
+    as :func:`marginal_model`'s. The components are not ordered: their labels switch by design.
 
     Parameters
     ----------
@@ -253,12 +256,14 @@ def stick_breaking_model(x: Any = None, truncation: int = 20, *, n: int | None =
     if isinstance(concentration, dist.Distribution):
         _check_positive_prior("concentration", concentration)
         concentration = numpyro.sample("concentration", concentration)
-    elif isinstance(concentration, bool) or not isinstance(concentration, (numbers.Real, np.ndarray, jax.Array)):
+    elif (isinstance(concentration, bool) or not isinstance(concentration, (numbers.Real, np.ndarray, jax.Array))
+          or np.ndim(concentration) != 0 or np.dtype(getattr(concentration, "dtype", float)).kind not in "iuf"):
         raise TypeError(f"`concentration` must be a positive number or a NumPyro distribution, got {concentration!r}")
-    elif not_jax_tracer(concentration) and not np.all(np.isfinite(concentration) & (np.asarray(concentration) > 0)):
+    elif not_jax_tracer(concentration) and not (np.isfinite(concentration) and concentration > 0):
         raise ValueError(f"`concentration` must be positive and finite, got {concentration!r}")
     proportions = numpyro.sample("stick_proportions", dist.Beta(1.0, concentration).expand([truncation - 1]).to_event(1))
-    weights = numpyro.deterministic("weights", stick_breaking_weights(proportions))
+    tiny = jnp.finfo(jnp.result_type(proportions)).tiny  # a weight that underflows to 0 would give log(0) a NaN gradient
+    weights = numpyro.deterministic("weights", jnp.maximum(stick_breaking_weights(proportions), tiny))
     _, locs, scales = sample_mixture_parameters(truncation, loc_prior=loc_prior, scale_prior=scale_prior, weights=weights)
     with numpyro.plate("data", n):
         numpyro.sample("x", MixtureGaussian(weights, locs, scales), obs=x)

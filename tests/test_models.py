@@ -250,6 +250,28 @@ def test_stick_breaking_concentration_can_have_a_prior():
     draws = Predictive(gmm_utils.stick_breaking_model, num_samples=4)(
         jax.random.PRNGKey(0), n=5, truncation=4, concentration=dist.Gamma(2.0, 2.0))
     assert draws["concentration"].shape == (4,) and (np.asarray(draws["concentration"]) > 0).all()
+    # Its log density enters the joint: Gamma(2, 2) at alpha, and the sticks' Beta(1, alpha).
+    x = np.array([0.0, 1.0])
+    params = {"concentration": 1.5, "stick_proportions": np.array([0.4]), "locs": np.array([0.0, 1.0]),
+              "scales": np.array([1.0, 1.0])}
+    with_prior, _ = log_density(gmm_utils.stick_breaking_model, (x,), {"truncation": 2, "concentration": dist.Gamma(2.0, 2.0)},
+                                params)
+    fixed, _ = log_density(gmm_utils.stick_breaking_model, (x,), {"truncation": 2, "concentration": 1.5},
+                           {name: value for name, value in params.items() if name != "concentration"})
+    np.testing.assert_allclose(float(with_prior) - float(fixed), stats.gamma(2.0, scale=0.5).logpdf(1.5), rtol=1e-5)
+
+
+def test_stick_breaking_gradient_stays_finite_when_the_last_sticks_underflow():
+    # With a small concentration the sticks sit near 1 and the last weights underflow to 0 in float32.
+    x = jnp.array([0.0, 1.0, 2.0])
+    params = {"stick_proportions": jnp.full(11, 0.9999), "locs": jnp.linspace(-1.0, 1.0, 12), "scales": jnp.ones(12)}
+
+    def log_joint(proportions):
+        values = {**params, "stick_proportions": proportions}
+        return log_density(gmm_utils.stick_breaking_model, (x,), {"truncation": 12, "concentration": 0.1}, values)[0]
+
+    assert np.isfinite(log_joint(params["stick_proportions"]))
+    assert np.all(np.isfinite(jax.grad(log_joint)(params["stick_proportions"])))
 
 
 def test_stick_breaking_fit_finds_two_separated_clusters_and_stores_the_log_likelihood():
@@ -276,8 +298,19 @@ def test_stick_breaking_fit_finds_two_separated_clusters_and_stores_the_log_like
      ({"concentration": 0.0}, ValueError, "concentration"), ({"concentration": -1.0}, ValueError, "concentration"),
      ({"concentration": float("nan")}, ValueError, "concentration"), ({"concentration": "1"}, TypeError, "concentration"),
      ({"concentration": dist.Normal(0.0, 1.0)}, ValueError, "concentration"),
-     ({"loc_prior": 1.0}, TypeError, "loc_prior")],
+     ({"concentration": np.array([1.0, 2.0])}, TypeError, "concentration"),
+     ({"concentration": np.array("1")}, TypeError, "concentration"), ({"loc_prior": 1.0}, TypeError, "loc_prior")],
 )
 def test_stick_breaking_bad_input_names_the_argument(kwargs, error, message):
     with pytest.raises(error, match=message):
         handlers.seed(gmm_utils.stick_breaking_model, 0)(np.zeros(5), **kwargs)
+
+
+def test_mixture_parameters_given_weights_are_checked():
+    sample = handlers.seed(gmm_utils.models.sample_mixture_parameters, 0)
+    with pytest.raises(ValueError, match="weights"):
+        sample(3, weights=jnp.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="not both"):
+        sample(2, weights=jnp.array([0.5, 0.5]), weights_prior=dist.Dirichlet(jnp.ones(2)))
+    weights, locs, scales = sample(2, weights=jnp.array([0.3, 0.7]))
+    assert weights.tolist() == pytest.approx([0.3, 0.7]) and locs.shape == scales.shape == (2,)
