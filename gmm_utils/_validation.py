@@ -61,13 +61,23 @@ def mixture_parameters(
     return weights, locs, scales
 
 
+def _real_number(name: str, value: Any, *, positive: bool) -> float:
+    if isinstance(value, bool) or not (isinstance(value, numbers.Real)
+                                       or (np.ndim(value) == 0 and np.asarray(value).dtype.kind in "iuf")):
+        raise TypeError(f"`{name}` must be a number, got {value!r}")
+    if not (np.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"`{name}` must be finite and {'positive' if positive else 'non-negative'}, got {value!r}")
+    return float(value)
+
+
 def nonnegative_number(name: str, value: Any) -> float:
     """Return ``value`` as a finite non-negative ``float``, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number, got {value!r}")
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"`{name}` must be finite and non-negative, got {value!r}")
-    return float(value)
+    return _real_number(name, value, positive=False)
+
+
+def positive_number(name: str, value: Any) -> float:
+    """Return ``value`` as a finite positive ``float``, else raise naming ``name``."""
+    return _real_number(name, value, positive=True)
 
 
 def inference_data(idata: Any, group: str | None = "posterior") -> Any:

@@ -165,10 +165,9 @@ def label_accuracy(truth: Any, labels: Any, k: int | None = None) -> float:
 def co_clustering(labels: Any) -> np.ndarray:
     r"""Posterior probability that two points share a component, :math:`P(z_i = z_j \mid x)`: ``(n, n)``.
 
-    ``labels`` holds one label per point for each posterior draw, shape ``(draws, n)`` (as
-    :func:`sample_labels` returns). The share of draws in which points :math:`i` and :math:`j`
-    have the same label does not depend on what the labels are called, so it is a summary of a
-    fit whose labels switch (an over-fitted or Dirichlet-process mixture). The diagonal is one.
+    ``labels``, shape ``(draws, n)``, holds one label per point and draw (:func:`sample_labels`).
+    The share of draws in which points :math:`i` and :math:`j` share a label does not depend on what
+    the labels are called: a summary of fits whose labels switch (over-fitted or DP mixtures).
 
     Examples
     --------

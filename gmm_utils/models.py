@@ -13,7 +13,6 @@ downstream works with any of them.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import jax
@@ -23,7 +22,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.util import not_jax_tracer
 
-from ._validation import finite_vector, positive_int
+from ._validation import finite_vector, positive_int, positive_number
 from .distributions import MixtureGaussian, OrderStatistics
 
 #: Default prior on the degrees of freedom of :func:`student_t_mixture_model`: Gamma(2, 0.1),
@@ -200,8 +199,8 @@ def student_t_mixture_model(
 def stick_breaking_weights(proportions: Any) -> jax.Array:
     r"""The weights :math:`w_j = v_j \prod_{i<j} (1 - v_i)` of stick proportions :math:`v`, ``(..., T - 1)`` to ``(..., T)``.
 
-    Each proportion breaks off a share of the stick that is left; the last weight is the rest,
-    so the weights sum to one.
+    Each proportion breaks off a share of what is left and the last weight is the rest, so they sum
+    to one; a weight that underflows is floored at the smallest float, so ``log w`` stays finite.
 
     Examples
     --------
@@ -211,7 +210,8 @@ def stick_breaking_weights(proportions: Any) -> jax.Array:
     proportions = jnp.asarray(proportions)
     left = jnp.cumprod(1.0 - proportions, axis=-1)  # what remains after each break
     before = jnp.concatenate([jnp.ones_like(left[..., :1]), left[..., :-1]], axis=-1)
-    return jnp.concatenate([proportions * before, left[..., -1:]], axis=-1)
+    weights = jnp.concatenate([proportions * before, left[..., -1:]], axis=-1)
+    return jnp.maximum(weights, jnp.finfo(weights.dtype).tiny)
 
 
 def stick_breaking_model(x: Any = None, truncation: int = 20, *, n: int | None = None, concentration: Any = 1.0,
@@ -227,7 +227,7 @@ def stick_breaking_model(x: Any = None, truncation: int = 20, *, n: int | None =
     (Sethuraman 1994); truncating at :math:`T` (Ishwaran and James 2001) is good when the weight
     left for the last component, a priori :math:`(\alpha / (1 + \alpha))^{T-1}` on average, is
     negligible. NUTS samples ``stick_proportions`` ``(T - 1,)``; ``weights`` ``(T,)`` is a
-    deterministic site (floored at the smallest float), so every helper of the book reads the fit
+    deterministic site, so every helper of the book reads the fit
     as :func:`marginal_model`'s. The components are not ordered: their labels switch by design.
 
     Parameters
@@ -256,14 +256,10 @@ def stick_breaking_model(x: Any = None, truncation: int = 20, *, n: int | None =
     if isinstance(concentration, dist.Distribution):
         _check_positive_prior("concentration", concentration)
         concentration = numpyro.sample("concentration", concentration)
-    elif (isinstance(concentration, bool) or not isinstance(concentration, (numbers.Real, np.ndarray, jax.Array))
-          or np.ndim(concentration) != 0 or np.dtype(getattr(concentration, "dtype", float)).kind not in "iuf"):
-        raise TypeError(f"`concentration` must be a positive number or a NumPyro distribution, got {concentration!r}")
-    elif not_jax_tracer(concentration) and not (np.isfinite(concentration) and concentration > 0):
-        raise ValueError(f"`concentration` must be positive and finite, got {concentration!r}")
+    elif not_jax_tracer(concentration):  # a traced value (fit_datasets) is checked where it was made
+        concentration = positive_number("concentration", concentration)
     proportions = numpyro.sample("stick_proportions", dist.Beta(1.0, concentration).expand([truncation - 1]).to_event(1))
-    tiny = jnp.finfo(jnp.result_type(proportions)).tiny  # a weight that underflows to 0 would give log(0) a NaN gradient
-    weights = numpyro.deterministic("weights", jnp.maximum(stick_breaking_weights(proportions), tiny))
+    weights = numpyro.deterministic("weights", stick_breaking_weights(proportions))
     _, locs, scales = sample_mixture_parameters(truncation, loc_prior=loc_prior, scale_prior=scale_prior, weights=weights)
     with numpyro.plate("data", n):
         numpyro.sample("x", MixtureGaussian(weights, locs, scales), obs=x)
