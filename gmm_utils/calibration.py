@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from functools import partial
 from typing import Any, Callable, Mapping
 
+import arviz as az
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -26,8 +28,8 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 from scipy import stats
 
-from ._validation import positive_int
-from .inference import SamplerOptions
+from ._validation import finite_vector, positive_int
+from .inference import MIXTURE_DIMS, SamplerOptions, jitted_log_likelihood, map_over_draws
 from .predictive import ecdf_band, plot_ecdf_band
 
 
@@ -79,27 +81,64 @@ def simulate_datasets(
 class BatchFits:
     """One NUTS chain per data set, from :func:`fit_datasets`.
 
-    ``draws[site]`` has shape ``(num_datasets, num_samples, *site_shape)``; ``num_divergent``
-    and ``mean_steps`` (leapfrog steps per draw) are per data set; ``at_max_depth`` is the
-    share of each chain's draws whose trajectory hit ``max_tree_depth``. ``compile_seconds``
-    is zero when the program was compiled earlier in this process.
+    ``draws[site]`` has shape ``(num_datasets, num_samples, *site_shape)``; ``stats`` holds each
+    draw's ``diverging``, ``n_steps`` (leapfrog steps) and ``energy``, ``(num_datasets,
+    num_samples)``, and the properties summarize them per data set. ``compile_seconds`` is zero
+    when the program was compiled earlier in this process.
     """
 
     draws: dict[str, np.ndarray]
-    num_divergent: np.ndarray
-    mean_steps: np.ndarray
-    at_max_depth: np.ndarray
+    stats: dict[str, np.ndarray]
+    max_tree_depth: int
     compile_seconds: float
     run_seconds: float
 
     @property
     def num_datasets(self) -> int:
-        return self.num_divergent.shape[0]
+        return self.stats["n_steps"].shape[0]
+
+    @property
+    def num_divergent(self) -> np.ndarray:
+        """Divergent draws of each chain."""
+        return self.stats["diverging"].sum(axis=1)
+
+    @property
+    def mean_steps(self) -> np.ndarray:
+        """Mean leapfrog steps per draw of each chain."""
+        return self.stats["n_steps"].mean(axis=1)
+
+    @property
+    def at_max_depth(self) -> np.ndarray:
+        """Share of each chain's draws whose trajectory hit ``max_tree_depth``."""
+        return (self.stats["n_steps"] >= 2**self.max_tree_depth - 1).mean(axis=1)
 
     @property
     def fits_per_second(self) -> float:
         """Data sets fitted per wall second, compilation included."""
         return self.num_datasets / (self.compile_seconds + self.run_seconds)
+
+    def as_chains(self, rows: Any = slice(None), x: Any = None) -> az.InferenceData:
+        """The fits of ``rows`` (data sets of the same data and model) as the chains of one fit.
+
+        ``posterior`` and ``sample_stats`` (with ``tree_depth``, and ``max_tree_depth`` in its
+        attrs) as :func:`gmm_utils.run_nuts` returns them, so :func:`gmm_utils.check_convergence`
+        runs every check on them. Given the data ``x`` the rows were fitted to, also
+        ``observed_data`` and the Gaussian mixture's pointwise ``log_likelihood``, for LOO.
+        """
+        stats = {name: value[rows] for name, value in self.stats.items()}
+        if np.ndim(stats["n_steps"]) != 2 or len(stats["n_steps"]) == 0:
+            raise ValueError(f"`rows` must select data sets (a slice or an index array), got {rows!r}")
+        stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(int)
+        groups: dict[str, Any] = {"posterior": {name: value[rows] for name, value in self.draws.items()},
+                                  "sample_stats": stats}
+        if x is not None:
+            x = finite_vector("x", x)
+            parameters = [groups["posterior"][name] for name in ("weights", "locs", "scales")]
+            groups["observed_data"] = {"x": x}
+            groups["log_likelihood"] = {"x": map_over_draws(partial(jitted_log_likelihood, x), *parameters)}
+        idata = az.from_dict(**groups, dims=MIXTURE_DIMS)
+        idata.sample_stats.attrs["max_tree_depth"] = self.max_tree_depth
+        return idata
 
 
 def _split_kwargs(model_kwargs: Mapping[str, Any]) -> tuple[tuple[tuple[str, Any], ...], dict[str, Any]]:
@@ -115,12 +154,11 @@ _PROGRAMS: dict[Any, Any] = {}  # compiled batch samplers of this process, by mo
 
 
 def _batch_sampler(model: Callable[..., Any], static: tuple[tuple[str, Any], ...], settings: SamplerOptions,
-                   num_devices: int) -> Callable[..., Any]:
+                   num_devices: int, vectorize: bool) -> Callable[..., Any]:
     init_strategy = settings.init_strategy or init_to_uniform
-    depth_steps = 2**settings.max_tree_depth - 1
 
-    def one_chain(x: jax.Array, rng_key: jax.Array, dynamic: dict[str, Any]) -> tuple[Any, ...]:
-        kwargs = {**dict(static), **dynamic}
+    def one_chain(x: jax.Array, rng_key: jax.Array, dynamic: dict[str, Any], row: dict[str, Any]) -> tuple[Any, ...]:
+        kwargs = {**dict(static), **dynamic, **row}
         init_key, run_key = random.split(rng_key)
         info = initialize_model(init_key, model, model_args=(x,), model_kwargs=kwargs, dynamic_args=True,
                                 init_strategy=init_strategy)
@@ -131,21 +169,25 @@ def _batch_sampler(model: Callable[..., Any], static: tuple[tuple[str, Any], ...
 
         def transition(state: Any, _: None) -> tuple[Any, tuple[Any, ...]]:
             state = sample_kernel(state, model_args=(x,), model_kwargs=kwargs)
-            return state, (state.z, state.diverging, state.num_steps)
+            return state, (state.z, state.diverging, state.num_steps, state.energy)
 
         # One scan over warm-up and draws (two scans would compile NUTS twice); keep the draws.
         length = settings.num_warmup + settings.num_samples
         _, history = lax.scan(transition, state, None, length=length)
-        z, diverging, num_steps = jax.tree.map(lambda value: value[settings.num_warmup:], history)
-        draws = jax.vmap(info.postprocess_fn(x, **kwargs))(z)
-        return draws, diverging.sum(), num_steps.mean(), (num_steps >= depth_steps).mean()
+        z, diverging, num_steps, energy = jax.tree.map(lambda value: value[settings.num_warmup:], history)
+        return jax.vmap(info.postprocess_fn(x, **kwargs))(z), {"diverging": diverging, "n_steps": num_steps,
+                                                               "energy": energy}
 
-    batched = jax.vmap(one_chain, in_axes=(0, 0, None))
-    return jax.pmap(batched, in_axes=(0, 0, None)) if num_devices > 1 else jax.jit(batched)
+    def one_after_another(x: jax.Array, keys: jax.Array, dynamic: dict[str, Any], rows: dict[str, Any]) -> Any:
+        return lax.map(lambda row: one_chain(row[0], row[1], dynamic, row[2]), (x, keys, rows))
+
+    batched = jax.vmap(one_chain, in_axes=(0, 0, None, 0)) if vectorize else one_after_another
+    return jax.pmap(batched, in_axes=(0, 0, None, 0)) if num_devices > 1 else jax.jit(batched)
 
 
 def fit_datasets(
-    model: Callable[..., Any], data: Any, model_kwargs: Mapping[str, Any] | None = None, **options: Any
+    model: Callable[..., Any], data: Any, model_kwargs: Mapping[str, Any] | None = None, *,
+    per_dataset: Mapping[str, Any] | None = None, vectorize: bool = True, **options: Any,
 ) -> BatchFits:
     """Fit ``model`` to every row of ``data`` with NUTS, one chain each, in one compiled program.
 
@@ -155,16 +197,21 @@ def fit_datasets(
     are used (one chain per data set, so ``num_chains`` and ``chain_method`` are not). Integer,
     boolean and string model arguments are part of the program; arrays, floats and NumPyro
     distributions (priors) are its arguments, so fits that differ only in the data or in a
-    prior's parameters share one compiled program. The data sets are split over the JAX devices
-    when their number divides evenly.
+    prior's parameters share one compiled program. ``per_dataset`` are model arguments that
+    differ between rows: arrays whose first axis has one entry per data set, each row's fit
+    sees its own entry. The data sets are split over the JAX devices when their number
+    divides evenly; on each device the fits run in lockstep (``vectorize=True``, ``jax.vmap``:
+    fastest for many fits of similar cost, as in SBC) or one after another (``False``,
+    ``lax.map``: half the compilation time, and no fit waits for the slowest, for a few fits of
+    different cost).
 
     Examples
     --------
     >>> from gmm_utils import marginal_model
     >>> truth, data = simulate_datasets(marginal_model, 4, 30, {"k": 2})
     >>> fits = fit_datasets(marginal_model, data, {"k": 2, "ordered": True}, num_warmup=50, num_samples=20)
-    >>> fits.draws["locs"].shape
-    (4, 20, 2)
+    >>> fits.draws["locs"].shape, fits.stats["n_steps"].shape
+    ((4, 20, 2), (4, 20))
     """
     if not callable(model):
         raise TypeError(f"`model` must be a callable NumPyro model, got {model!r}")
@@ -176,29 +223,40 @@ def fit_datasets(
     settings = SamplerOptions(**options)
     static, dynamic = _split_kwargs(dict(model_kwargs or {}))
     num_datasets = data.shape[0]
+    rows = {name: jnp.asarray(value) for name, value in dict(per_dataset or {}).items()}
+    for name, value in rows.items():
+        if value.ndim == 0 or value.shape[0] != num_datasets:
+            raise ValueError(f"`per_dataset[{name!r}]` must have one entry per data set ({num_datasets}) on its "
+                             f"first axis, got shape {value.shape}")
     num_devices = jax.local_device_count()
     num_devices = num_devices if num_devices > 1 and num_datasets % num_devices == 0 else 1
     keys = random.split(random.PRNGKey(settings.seed), num_datasets)
     x = jnp.asarray(data, dtype=jnp.float32)
     if num_devices > 1:
-        x, keys = x.reshape(num_devices, -1, x.shape[1]), keys.reshape(num_devices, -1, *keys.shape[1:])
-    program_key = (model, static, dataclasses.replace(settings, seed=0), num_devices, x.shape,
-                   jax.tree.structure(dynamic), tuple(jnp.shape(leaf) for leaf in jax.tree.leaves(dynamic)))
+        x, keys, rows = (jax.tree.map(lambda value: value.reshape(num_devices, -1, *value.shape[1:]), tree)
+                         for tree in (x, keys, rows))
+    arguments = (x, keys, dynamic, rows)
+    if not isinstance(vectorize, bool):
+        raise TypeError(f"`vectorize` must be True or False, got {vectorize!r}")
+    shapes = tuple((jnp.shape(leaf), jnp.result_type(leaf)) for leaf in jax.tree.leaves(arguments))
+    program_key = (model, static, dataclasses.replace(settings, seed=0), num_devices, vectorize,
+                   jax.tree.structure(arguments), shapes)
     start = time.perf_counter()
     if program_key not in _PROGRAMS:
-        _PROGRAMS[program_key] = _batch_sampler(model, static, settings, num_devices).lower(x, keys, dynamic).compile()
+        sampler = _batch_sampler(model, static, settings, num_devices, vectorize)
+        _PROGRAMS[program_key] = sampler.lower(*arguments).compile()
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    draws, num_divergent, mean_steps, at_max_depth = jax.block_until_ready(_PROGRAMS[program_key](x, keys, dynamic))
+    draws, draw_stats = jax.block_until_ready(_PROGRAMS[program_key](*arguments))
     run_seconds = time.perf_counter() - start
 
-    def per_dataset(value: Any) -> np.ndarray:
+    def by_dataset(value: Any) -> np.ndarray:
         value = np.asarray(value)
         return value.reshape(num_datasets, *value.shape[2:]) if num_devices > 1 else value
 
-    return BatchFits(draws={name: per_dataset(value) for name, value in draws.items()},
-                     num_divergent=per_dataset(num_divergent), mean_steps=per_dataset(mean_steps),
-                     at_max_depth=per_dataset(at_max_depth), compile_seconds=compile_seconds, run_seconds=run_seconds)
+    return BatchFits(draws={name: by_dataset(value) for name, value in draws.items()},
+                     stats={name: by_dataset(value) for name, value in draw_stats.items()},
+                     max_tree_depth=settings.max_tree_depth, compile_seconds=compile_seconds, run_seconds=run_seconds)
 
 
 @dataclasses.dataclass(frozen=True)

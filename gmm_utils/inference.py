@@ -52,7 +52,7 @@ class SamplerOptions:
     ``TypeError`` naming it). ``chain_method=None`` is :func:`choose_chain_method`'s (see
     :attr:`method`); ``log_likelihood`` stores the pointwise one, for LOO
     (:func:`to_inference_data`); the last four shape the NUTS kernel (:func:`nuts_kernel`):
-    ``dense_mass=True`` learns the correlations of a mixture's parameters (chapter 9).
+    ``dense_mass=True`` learns the correlations of a mixture's parameters (chapter 10).
 
     Examples
     --------
@@ -202,6 +202,9 @@ def _base_model(model: Any) -> Any:
     return model
 
 
+#: :func:`gmm_utils.mixture_log_likelihood`, compiled once per shape (about ten times faster than op by op).
+jitted_log_likelihood = jax.jit(mixture_log_likelihood)
+
 #: The book's Gaussian mixtures: their pointwise marginal log-likelihood is
 #: :func:`gmm_utils.mixture_log_likelihood`, whatever the formulation sampled.
 GAUSSIAN_MIXTURE_MODELS = (marginal_model, latent_model, stick_breaking_model)
@@ -300,9 +303,7 @@ def _pointwise_log_likelihood(
     book_sites = all(name in posterior for name in ("weights", "locs", "scales"))
     model = getattr(mcmc.sampler, "model", None)
     if _base_model(model) in GAUSSIAN_MIXTURE_MODELS and book_sites:
-        return map_over_draws(  # jitted: about ten times faster than op-by-op dispatch
-            jax.jit(partial(mixture_log_likelihood, x)), posterior["weights"], posterior["locs"], posterior["scales"]
-        )
+        return map_over_draws(partial(jitted_log_likelihood, x), posterior["weights"], posterior["locs"], posterior["scales"])
     reason = "its arguments `model_kwargs` were not given"
     if model is not None and model_kwargs is not None:
         try:

@@ -136,3 +136,41 @@ def test_the_sbc_priors_simulate_mixtures_with_visible_components():
     assert np.mean(truth["weights"].min(axis=1) < 0.05) < 0.05  # rarely a component of a handful of points
     assert np.quantile(truth["scales"], [0.01, 0.99]).tolist() == pytest.approx([0.5, 2.0], abs=0.15)
     assert np.all(np.isfinite(data)) and np.quantile(np.ptp(data, axis=1), 0.99) < 40
+
+
+def test_per_dataset_arguments_give_each_row_its_own_prior_one_after_another(conjugate_fits):
+    """Rows with a wide and a narrow prior, run one after another (vectorize=False): each row's
+    posterior is its own prior's exact one, in one compiled program."""
+    _, data, _ = conjugate_fits
+    prior_scale = np.array([1.0, 0.01] * 4, dtype=np.float32)
+    fits = gmm_utils.fit_datasets(normal_mean_model, data, per_dataset={"prior_scale": prior_scale},
+                                  vectorize=False, num_warmup=300, num_samples=1000)
+    mean, sd = exact_posterior(data, prior_scale)
+    assert np.all(np.abs(fits.draws["mu"].mean(axis=1) - mean) < sd / 3)
+    assert np.all(np.abs(fits.draws["mu"].std(axis=1) / sd - 1) < 0.2)
+    assert fits.stats["n_steps"].shape == (8, 1000) and fits.max_tree_depth == 10
+
+
+def test_rows_of_batch_fits_read_as_the_chains_of_one_fit():
+    kwargs = {"k": 2, "ordered": True, "scale_prior": dist.LogNormal(0.0, 0.3)}
+    _, data = gmm_utils.simulate_datasets(gmm_utils.marginal_model, 1, 40, kwargs, seed=5)
+    fits = gmm_utils.fit_datasets(gmm_utils.marginal_model, np.tile(data, (4, 1)), kwargs, num_warmup=200,
+                                  num_samples=300, seed=1)
+    idata = fits.as_chains(np.arange(4), x=data[0])
+    assert idata.posterior.sizes["chain"] == 4 and idata.log_likelihood["x"].shape == (4, 300, 40)
+    table = gmm_utils.check_convergence(idata)  # every check, the sampler's included, runs
+    assert set(table.index) == set(gmm_utils.diagnostics.CHECKS)
+    assert int(table.loc["divergences", "value"]) == int(fits.num_divergent.sum())
+    expected = gmm_utils.mixture_log_likelihood(data[0], idata.posterior["weights"].to_numpy(),
+                                                idata.posterior["locs"].to_numpy(), idata.posterior["scales"].to_numpy())
+    np.testing.assert_allclose(idata.log_likelihood["x"].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`rows`"):
+        fits.as_chains(0)
+
+
+def test_bad_per_dataset_arguments_are_refused(conjugate_fits):
+    _, data, _ = conjugate_fits
+    with pytest.raises(ValueError, match="per_dataset"):
+        gmm_utils.fit_datasets(normal_mean_model, data, per_dataset={"prior_scale": np.ones(3)})
+    with pytest.raises(TypeError, match="`vectorize`"):
+        gmm_utils.fit_datasets(normal_mean_model, data, vectorize="no")
