@@ -151,7 +151,9 @@ def test_every_shipped_data_file_is_package_data():
     from pathlib import Path
 
     root = Path(gmm_utils.__file__).parent
-    patterns = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    shipped = {path for pattern in patterns["gmm_utils"] for path in root.glob(pattern)}
+    setuptools = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "gmm_utils.datasets" in setuptools["packages"]
+    patterns = setuptools["package-data"]["gmm_utils.datasets"]
+    shipped = {path for pattern in patterns for path in (root / "datasets").glob(pattern)}
     data_files = {path for path in (root / "datasets").iterdir() if path.is_file() and not path.name.startswith(".")}
     assert data_files and data_files <= shipped
