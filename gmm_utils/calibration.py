@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from functools import partial
 from typing import Any, Callable, Mapping
 
 import arviz as az
@@ -29,7 +28,7 @@ from numpyro.infer.util import initialize_model
 from scipy import stats
 
 from ._validation import finite_vector, positive_int
-from .inference import MIXTURE_DIMS, SamplerOptions, jitted_log_likelihood, map_over_draws
+from .inference import MIXTURE_DIMS, SamplerOptions, mixture_pointwise_log_likelihood, tree_depths
 from .predictive import ecdf_band, plot_ecdf_band
 
 
@@ -128,14 +127,13 @@ class BatchFits:
         stats = {name: value[rows] for name, value in self.stats.items()}
         if np.ndim(stats["n_steps"]) != 2 or len(stats["n_steps"]) == 0:
             raise ValueError(f"`rows` must select data sets (a slice or an index array), got {rows!r}")
-        stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(int)
+        stats["tree_depth"] = tree_depths(stats["n_steps"])
         groups: dict[str, Any] = {"posterior": {name: value[rows] for name, value in self.draws.items()},
                                   "sample_stats": stats}
         if x is not None:
             x = finite_vector("x", x)
-            parameters = [groups["posterior"][name] for name in ("weights", "locs", "scales")]
             groups["observed_data"] = {"x": x}
-            groups["log_likelihood"] = {"x": map_over_draws(partial(jitted_log_likelihood, x), *parameters)}
+            groups["log_likelihood"] = {"x": mixture_pointwise_log_likelihood(x, groups["posterior"])}
         idata = az.from_dict(**groups, dims=MIXTURE_DIMS)
         idata.sample_stats.attrs["max_tree_depth"] = self.max_tree_depth
         return idata

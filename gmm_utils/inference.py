@@ -202,8 +202,18 @@ def _base_model(model: Any) -> Any:
     return model
 
 
-#: :func:`gmm_utils.mixture_log_likelihood`, compiled once per shape (about ten times faster than op by op).
-jitted_log_likelihood = jax.jit(mixture_log_likelihood)
+_jitted_log_likelihood = jax.jit(mixture_log_likelihood)  # compiled once per shape: ~10x faster than op by op
+
+
+def mixture_pointwise_log_likelihood(x: np.ndarray, posterior: Mapping[str, np.ndarray]) -> np.ndarray:
+    """:func:`gmm_utils.mixture_log_likelihood` of every draw of ``posterior``'s ``weights``, ``locs``, ``scales``."""
+    parameters = (posterior[name] for name in ("weights", "locs", "scales"))
+    return map_over_draws(partial(_jitted_log_likelihood, x), *parameters)
+
+
+def tree_depths(n_steps: np.ndarray) -> np.ndarray:
+    """The NUTS tree depth of each draw from its leapfrog steps: depth d allows up to 2**d - 1."""
+    return np.ceil(np.log2(np.asarray(n_steps) + 1)).astype(int)
 
 #: The book's Gaussian mixtures: their pointwise marginal log-likelihood is
 #: :func:`gmm_utils.mixture_log_likelihood`, whatever the formulation sampled.
@@ -280,7 +290,7 @@ def to_inference_data(
     if "lp" in stats:
         stats["lp"] = -stats["lp"]  # NumPyro records the potential energy, -log density
     if "n_steps" in stats:  # depth d allows up to 2**d - 1 leapfrog steps
-        stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1)).astype(int)
+        stats["tree_depth"] = tree_depths(stats["n_steps"])
 
     dims = {name: dims for name, dims in MIXTURE_DIMS.items() if name in posterior or name == "x"}
     groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
@@ -303,7 +313,7 @@ def _pointwise_log_likelihood(
     book_sites = all(name in posterior for name in ("weights", "locs", "scales"))
     model = getattr(mcmc.sampler, "model", None)
     if _base_model(model) in GAUSSIAN_MIXTURE_MODELS and book_sites:
-        return map_over_draws(partial(jitted_log_likelihood, x), posterior["weights"], posterior["locs"], posterior["scales"])
+        return mixture_pointwise_log_likelihood(x, posterior)
     reason = "its arguments `model_kwargs` were not given"
     if model is not None and model_kwargs is not None:
         try:
