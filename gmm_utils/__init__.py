@@ -9,15 +9,16 @@ loaded the first time one of their names is used (``gmm_utils.run_nuts``, ...).
 
 Modules
 -------
-data           simulate mixtures, the galaxy velocities, mixture densities and moments (NumPy only)
+data           simulate mixtures, the real data sets (galaxies, Old Faithful, penguins), 1-D densities (NumPy only)
 devices        how JAX's CPU backend starts: host devices, XLA's reductions, the compilation cache
 plots          one figure style for the book, data and density plots
 display        show the real source of a helper in a chapter, print versions
 distributions  the one mixture density (``component_log_densities``), ``MixtureGaussian``, ``OrderStatistics``
+multivariate   ``MultivariateMixtureGaussian`` and ``multivariate_mixture_model``: mixtures of vectors
 models         ``marginal_model``, ``latent_model``, ``student_t_mixture_model``, ``stick_breaking_model``
 inference      ``SamplerOptions`` and ``run_nuts``: NUTS with the book's defaults, returning ArviZ data
 latent         the latent formulation fitted three ways (DiscreteHMCGibbs, HMCGibbs, enumeration)
-labels         the posterior's parameters, membership probabilities, sampled labels, accuracy, co-clustering
+labels         the posterior's parameters, memberships, sampled labels, accuracy, co-clustering, relabelling
 diagnostics    ``check_convergence``: the convergence checks as one pass/fail table
 speed          fast fits and scaling up: compile timing, gradient cost, timed fits (``make bench`` uses them)
 predictive     posterior predictive checks (replicated data, PIT, p-values) and ``assign_clusters``
@@ -45,7 +46,10 @@ warnings.filterwarnings("ignore", message=r"IProgress not found")
 # The public names, written once: module -> the names it exports. ``data`` and ``devices``
 # are imported above (NumPy only); the others are loaded on first access (PEP 562).
 EXPORTS: dict[str, tuple[str, ...]] = {
-    "data": ("GMMData", "mixture_moments", "mixture_pdf", "simulate_gmm", "galaxy_velocities"),
+    "data": (
+        "GMMData", "mixture_moments", "mixture_pdf", "simulate_gmm", "galaxy_velocities", "old_faithful",
+        "palmer_penguins", "Penguins",
+    ),
     "devices": ("set_host_device_count", "usable_cores", "use_xla_reductions", "enable_compilation_cache"),
     "plots": (
         "set_style", "COMPONENT_COLORS", "DATA_COLOR", "TRUTH_COLOR", "plot_data_density", "plot_points_by_component",
@@ -54,10 +58,14 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "distributions": (
         "component_log_densities", "mixture_log_likelihood", "mixture_cdf", "MixtureGaussian", "OrderStatistics",
     ),
+    "multivariate": (
+        "multivariate_component_log_densities", "MultivariateMixtureGaussian", "multivariate_mixture_model",
+        "correlation_entries",
+    ),
     "models": ("marginal_model", "latent_model", "student_t_mixture_model", "stick_breaking_model", "stick_breaking_weights"),
     "inference": (
         "SamplerOptions", "run_nuts", "nuts_kernel", "to_inference_data", "run_mcmc", "fit_summary",
-        "init_to_data", "compile_then_run", "compare_fits", "speedup",
+        "init_to_data", "init_near", "compile_then_run", "compare_fits", "speedup",
     ),
     "latent": (
         "run_discrete_gibbs", "run_blocked_gibbs", "run_enumerated", "label_conditional_gibbs_fn", "time_label_sweep",
@@ -65,7 +73,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "labels": (
         "posterior_parameters", "membership_probabilities", "sample_labels", "match_labels", "confusion_matrix",
-        "label_accuracy", "co_clustering",
+        "label_accuracy", "co_clustering", "relabel_draws",
     ),
     "diagnostics": ("check_convergence", "plot_pair_by_chain"),
     "predictive": (

@@ -36,6 +36,19 @@ def finite_vector(name: str, value: Any, *, allow_empty: bool = False) -> np.nda
     return array
 
 
+def finite_matrix(name: str, value: Any) -> np.ndarray:
+    """Return ``value`` as a 2-D float array ``(n, d)`` with finite entries, else raise naming ``name``."""
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"`{name}` must be an array of numbers, got {type(value).__name__}") from error
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(f"`{name}` must have shape (n, d) with n, d >= 1, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"`{name}` must be finite, got NaN or infinity")
+    return array
+
+
 def mixture_parameters(
     weights: Any, locs: Any, scales: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

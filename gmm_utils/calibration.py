@@ -22,12 +22,12 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 from jax import lax, random
-from numpyro.infer import Predictive, init_to_uniform
+from numpyro.infer import Predictive, init_to_uniform, init_to_value
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 from scipy import stats
 
-from ._validation import finite_vector, positive_int
+from ._validation import finite_matrix, finite_vector, positive_int
 from .inference import MIXTURE_DIMS, SamplerOptions, mixture_pointwise_log_likelihood, tree_depths
 from .predictive import ecdf_band, plot_ecdf_band
 
@@ -131,7 +131,7 @@ class BatchFits:
         groups: dict[str, Any] = {"posterior": {name: value[rows] for name, value in self.draws.items()},
                                   "sample_stats": stats}
         if x is not None:
-            x = finite_vector("x", x)
+            x = finite_matrix("x", x) if np.ndim(x) == 2 else finite_vector("x", x)
             groups["observed_data"] = {"x": x}
             groups["log_likelihood"] = {"x": mixture_pointwise_log_likelihood(x, groups["posterior"])}
         idata = az.from_dict(**groups, dims=MIXTURE_DIMS)
@@ -155,11 +155,13 @@ def _batch_sampler(model: Callable[..., Any], static: tuple[tuple[str, Any], ...
                    num_devices: int, vectorize: bool) -> Callable[..., Any]:
     init_strategy = settings.init_strategy or init_to_uniform
 
-    def one_chain(x: jax.Array, rng_key: jax.Array, dynamic: dict[str, Any], row: dict[str, Any]) -> tuple[Any, ...]:
+    def one_chain(x: jax.Array, rng_key: jax.Array, dynamic: dict[str, Any], row: dict[str, Any],
+                  start: dict[str, Any]) -> tuple[Any, ...]:
         kwargs = {**dict(static), **dynamic, **row}
         init_key, run_key = random.split(rng_key)
+        strategy = init_to_value(values=start) if start else init_strategy
         info = initialize_model(init_key, model, model_args=(x,), model_kwargs=kwargs, dynamic_args=True,
-                                init_strategy=init_strategy)
+                                init_strategy=strategy)
         init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
         state = init_kernel(info.param_info, num_warmup=settings.num_warmup, rng_key=run_key,
                             target_accept_prob=settings.target_accept_prob, dense_mass=settings.dense_mass,
@@ -176,28 +178,33 @@ def _batch_sampler(model: Callable[..., Any], static: tuple[tuple[str, Any], ...
         return jax.vmap(info.postprocess_fn(x, **kwargs))(z), {"diverging": diverging, "n_steps": num_steps,
                                                                "energy": energy}
 
-    def one_after_another(x: jax.Array, keys: jax.Array, dynamic: dict[str, Any], rows: dict[str, Any]) -> Any:
-        return lax.map(lambda row: one_chain(row[0], row[1], dynamic, row[2]), (x, keys, rows))
+    def one_after_another(x: jax.Array, keys: jax.Array, dynamic: dict[str, Any], rows: dict[str, Any],
+                          starts: dict[str, Any]) -> Any:
+        return lax.map(lambda row: one_chain(row[0], row[1], dynamic, row[2], row[3]), (x, keys, rows, starts))
 
-    batched = jax.vmap(one_chain, in_axes=(0, 0, None, 0)) if vectorize else one_after_another
-    return jax.pmap(batched, in_axes=(0, 0, None, 0)) if num_devices > 1 else jax.jit(batched)
+    batched = jax.vmap(one_chain, in_axes=(0, 0, None, 0, 0)) if vectorize else one_after_another
+    return jax.pmap(batched, in_axes=(0, 0, None, 0, 0)) if num_devices > 1 else jax.jit(batched)
 
 
 def fit_datasets(
     model: Callable[..., Any], data: Any, model_kwargs: Mapping[str, Any] | None = None, *,
-    per_dataset: Mapping[str, Any] | None = None, vectorize: bool = True, **options: Any,
+    per_dataset: Mapping[str, Any] | None = None, starts: Mapping[str, Any] | None = None, vectorize: bool = True,
+    **options: Any,
 ) -> BatchFits:
     """Fit ``model`` to every row of ``data`` with NUTS, one chain each, in one compiled program.
 
-    ``data`` has shape ``(num_datasets, num_points)``; ``model(x, **model_kwargs)`` is a book
-    model. ``options`` are :class:`gmm_utils.SamplerOptions`: ``num_warmup``, ``num_samples``,
+    ``data`` has shape ``(num_datasets, num_points)``, or ``(num_datasets, num_points, d)`` for
+    :func:`gmm_utils.multivariate_mixture_model`; ``model(x, **model_kwargs)`` is a book model. ``options`` are :class:`gmm_utils.SamplerOptions`: ``num_warmup``, ``num_samples``,
     ``seed``, ``target_accept_prob``, ``dense_mass``, ``max_tree_depth``, ``init_strategy``
     are used (one chain per data set, so ``num_chains`` and ``chain_method`` are not). Integer,
     boolean and string model arguments are part of the program; arrays, floats and NumPyro
     distributions (priors) are its arguments, so fits that differ only in the data or in a
     prior's parameters share one compiled program. ``per_dataset`` are model arguments that
     differ between rows: arrays whose first axis has one entry per data set, each row's fit
-    sees its own entry. The data sets are split over the JAX devices when their number
+    sees its own entry. ``starts`` are initial values of sample sites (constrained, as the model
+    samples them), one per row on the first axis, e.g. a prior draw or an EM solution for each
+    chain: arguments of the program too, so fits that differ only in their starts share it (with
+    ``starts``, the sites not in it start as ``init_to_uniform`` starts them). The data sets are split over the JAX devices when their number
     divides evenly; on each device the fits run in lockstep (``vectorize=True``, ``jax.vmap``:
     fastest for many fits of similar cost, as in SBC) or one after another (``False``,
     ``lax.map``: half the compilation time, and no fit waits for the slowest, for a few fits of
@@ -214,26 +221,30 @@ def fit_datasets(
     if not callable(model):
         raise TypeError(f"`model` must be a callable NumPyro model, got {model!r}")
     data = np.asarray(data)
-    if data.ndim != 2 or 0 in data.shape:
-        raise ValueError(f"`data` must have shape (num_datasets, num_points), got {data.shape}")
+    if data.ndim not in (2, 3) or 0 in data.shape:
+        raise ValueError(f"`data` must have shape (num_datasets, num_points) or (num_datasets, num_points, d), "
+                         f"got {data.shape}")
     if not np.all(np.isfinite(data)):
         raise ValueError("`data` must be finite, got NaN or infinity")
     settings = SamplerOptions(**options)
     static, dynamic = _split_kwargs(dict(model_kwargs or {}))
     num_datasets = data.shape[0]
     rows = {name: jnp.asarray(value) for name, value in dict(per_dataset or {}).items()}
-    for name, value in rows.items():
-        if value.ndim == 0 or value.shape[0] != num_datasets:
-            raise ValueError(f"`per_dataset[{name!r}]` must have one entry per data set ({num_datasets}) on its "
-                             f"first axis, got shape {value.shape}")
+    start_values = {name: jnp.asarray(value, dtype=jnp.float32) for name, value in dict(starts or {}).items()}
+    for argument, values in (("per_dataset", rows), ("starts", start_values)):
+        for name, value in values.items():
+            if value.ndim == 0 or value.shape[0] != num_datasets:
+                raise ValueError(f"`{argument}[{name!r}]` must have one entry per data set ({num_datasets}) on its "
+                                 f"first axis, got shape {value.shape}")
     num_devices = jax.local_device_count()
     num_devices = num_devices if num_devices > 1 and num_datasets % num_devices == 0 else 1
     keys = random.split(random.PRNGKey(settings.seed), num_datasets)
     x = jnp.asarray(data, dtype=jnp.float32)
     if num_devices > 1:
-        x, keys, rows = (jax.tree.map(lambda value: value.reshape(num_devices, -1, *value.shape[1:]), tree)
-                         for tree in (x, keys, rows))
-    arguments = (x, keys, dynamic, rows)
+        x, keys, rows, start_values = (
+            jax.tree.map(lambda value: value.reshape(num_devices, -1, *value.shape[1:]), tree)
+            for tree in (x, keys, rows, start_values))
+    arguments = (x, keys, dynamic, rows, start_values)
     if not isinstance(vectorize, bool):
         raise TypeError(f"`vectorize` must be True or False, got {vectorize!r}")
     shapes = tuple((jnp.shape(leaf), jnp.result_type(leaf)) for leaf in jax.tree.leaves(arguments))

@@ -149,7 +149,7 @@ def mixture_moments(weights: Any, locs: Any, scales: Any) -> tuple[float, float]
 
 
 #: The velocities' file inside the package, with its source in ``datasets/README.md``.
-GALAXIES_FILE = "datasets/galaxies.csv"
+GALAXIES_FILE = "galaxies.csv"
 
 
 def galaxy_velocities(unit_km_s: float = 1000.0) -> np.ndarray:
@@ -170,8 +170,73 @@ def galaxy_velocities(unit_km_s: float = 1000.0) -> np.ndarray:
     ((82,), 9.172, 34.279)
     """
     unit_km_s = positive_number("unit_km_s", unit_km_s)
-    with resources.files(__package__).joinpath(GALAXIES_FILE).open() as file:
-        velocities = np.loadtxt(file, delimiter=",", skiprows=1)
-    velocities = velocities / unit_km_s
+    _, rows = _read_csv(GALAXIES_FILE)
+    velocities = np.array(rows, dtype=float)[:, 0] / unit_km_s
     velocities.flags.writeable = False
     return velocities
+
+
+def _read_csv(name: str) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of one of the book's data files, as strings."""
+    with resources.files(__package__).joinpath(f"datasets/{name}").open() as file:
+        lines = [line.rstrip("\n").split(",") for line in file if line.strip()]
+    return lines[0], lines[1:]
+
+
+def old_faithful() -> np.ndarray:
+    """The Old Faithful geyser's 272 eruptions: duration and waiting time to the next, in minutes.
+
+    Härdle (1991), as R's ``datasets::faithful``. Returns a read-only array of shape ``(272, 2)``,
+    columns ``eruptions_min`` and ``waiting_min``.
+
+    Examples
+    --------
+    >>> x = old_faithful()
+    >>> x.shape, float(x[:, 0].min()), float(x[:, 1].max())
+    ((272, 2), 1.6, 96.0)
+    """
+    _, rows = _read_csv("faithful.csv")
+    eruptions = np.array(rows, dtype=float)
+    eruptions.flags.writeable = False
+    return eruptions
+
+
+@dataclass(frozen=True)
+class Penguins:
+    """The Palmer penguins with all four body measurements and sex recorded (333 of 344).
+
+    ``measurements`` (shape ``(n, 4)``) in the order of ``columns``: bill length and depth (mm),
+    flipper length (mm), body mass (g); ``species`` and ``sex`` (shape ``(n,)``) are strings,
+    the truth a mixture is scored against, never one of its inputs.
+    """
+
+    measurements: np.ndarray
+    columns: tuple[str, ...]
+    species: np.ndarray
+    sex: np.ndarray
+
+
+PENGUIN_MEASUREMENTS = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+
+
+def palmer_penguins() -> Penguins:
+    """The Palmer Archipelago penguins (Gorman, Williams and Fraser 2014), complete rows only.
+
+    The file is the ``palmerpenguins`` package's (344 penguins); the 11 rows with a missing
+    measurement or sex are left out, so every array has 333 rows, all read-only.
+
+    Examples
+    --------
+    >>> penguins = palmer_penguins()
+    >>> penguins.measurements.shape, np.unique(penguins.species).tolist()
+    ((333, 4), ['Adelie', 'Chinstrap', 'Gentoo'])
+    """
+    header, rows = _read_csv("penguins.csv")
+    complete = [row for row in rows if "NA" not in row]
+    columns = [header.index(name) for name in PENGUIN_MEASUREMENTS]
+    measurements = np.array([[row[i] for i in columns] for row in complete], dtype=float)
+    species = np.array([row[header.index("species")] for row in complete])
+    sex = np.array([row[header.index("sex")] for row in complete])
+    for array in (measurements, species, sex):
+        array.flags.writeable = False
+    return Penguins(measurements=measurements, columns=PENGUIN_MEASUREMENTS, species=species, sex=sex)

@@ -74,7 +74,7 @@ def use_xla_reductions() -> bool:
 
     The pinned jaxlib hands reductions (sums and maxima along an axis) to the YNNPACK
     library by default. On the mixture's small reductions (``n`` points times ``k``
-    components) XLA's own code is several times faster: chapter 10, "Fast fits", measures
+    components) XLA's own code is several times faster: chapter 12, "Fast fits", measures
     ``MixtureGaussian``'s gradient both ways, and ``make bench`` the main fit. The results
     agree to single precision.
 

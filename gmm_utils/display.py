@@ -8,7 +8,8 @@ import platform
 from typing import Any
 
 #: Packages whose versions each chapter prints in its last cell.
-KEY_PACKAGES = ("jax", "jaxlib", "numpyro", "funsor", "arviz", "numpy", "scipy", "matplotlib", "seaborn", "jupyter-book")
+KEY_PACKAGES = ("jax", "jaxlib", "numpyro", "funsor", "arviz", "numpy", "scipy", "matplotlib", "seaborn", "scikit-learn",
+                "jupyter-book")
 
 
 def show_source(obj: Any) -> Any:

@@ -169,9 +169,9 @@ class MixtureGaussian(Distribution):
                 is_valid = constraint(value)
                 if not not_jax_tracer(is_valid):
                     if strict:
-                        raise RuntimeError("MixtureGaussian: cannot validate arguments inside jitted code.")
+                        raise RuntimeError(f"{type(self).__name__}: cannot validate arguments inside jitted code.")
                 elif not np.all(is_valid):
-                    raise ValueError(f"MixtureGaussian: `{name}` {self._requirements[name]}, got {np.asarray(value)}")
+                    raise ValueError(f"{type(self).__name__}: `{name}` {self._requirements[name]}, got {np.asarray(value)}")
 
     @property
     def num_components(self) -> int:

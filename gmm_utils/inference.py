@@ -24,9 +24,10 @@ from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer import log_likelihood as numpyro_log_likelihood
 from numpyro.infer.mcmc import MCMCKernel
 
-from ._validation import finite_vector, positive_int
+from ._validation import finite_matrix, finite_vector, positive_int
 from .distributions import mixture_log_likelihood
 from .models import latent_model, marginal_model, stick_breaking_model
+from .multivariate import multivariate_component_log_densities, multivariate_mixture_model
 
 #: Per-draw statistics kept from NUTS: NumPyro's name -> ArviZ's name in ``sample_stats``.
 NUTS_EXTRA_FIELDS = {
@@ -52,7 +53,7 @@ class SamplerOptions:
     ``TypeError`` naming it). ``chain_method=None`` is :func:`choose_chain_method`'s (see
     :attr:`method`); ``log_likelihood`` stores the pointwise one, for LOO
     (:func:`to_inference_data`); the last four shape the NUTS kernel (:func:`nuts_kernel`):
-    ``dense_mass=True`` learns the correlations of a mixture's parameters (chapter 10).
+    ``dense_mass=True`` learns the correlations of a mixture's parameters (chapter 12).
 
     Examples
     --------
@@ -167,6 +168,22 @@ def _init_near(site: dict | None = None, *, values: dict[str, np.ndarray], radiu
     return init_to_uniform(site)
 
 
+def init_near(values: Mapping[str, Any], *, radius: float = 0.25) -> Callable[..., Any]:
+    """A NumPyro init strategy: start each chain near given values, e.g. an EM solution.
+
+    ``values`` maps sample sites to values (constrained, as the model samples them); each chain
+    starts at them moved by independent ``Uniform(-radius, radius)`` noise in unconstrained
+    coordinates (``radius=0``: every chain at the same point). Other sites start as
+    ``init_to_uniform`` starts them. Pass the result as ``init_strategy`` (:class:`SamplerOptions`).
+    """
+    if not isinstance(values, Mapping) or not all(isinstance(name, str) for name in values):
+        raise TypeError(f"`values` must map site names to values, got {type(values).__name__}")
+    if isinstance(radius, bool) or not (isinstance(radius, (int, float)) and radius >= 0):
+        raise ValueError(f"`radius` must be a non-negative number, got {radius!r}")
+    return partial(_init_near, values={name: np.asarray(value) for name, value in values.items()},
+                   radius=float(radius))
+
+
 def init_to_data(
     x: Any, k: int, *, radius: float = 0.25, site_names: tuple[str, str, str] = ("weights", "locs", "scales")
 ) -> Callable[..., Any]:
@@ -183,16 +200,13 @@ def init_to_data(
     k = positive_int("k", k)
     if x.size < 2 * k:
         raise ValueError(f"`x` needs at least 2 points per component (2 * k = {2 * k}), got {x.size}")
-    if not (isinstance(radius, (int, float)) and radius >= 0):
-        raise ValueError(f"`radius` must be a non-negative number, got {radius!r}")
     if not (isinstance(site_names, tuple) and len(site_names) == 3 and all(isinstance(n, str) for n in site_names)):
         raise TypeError(f"`site_names` must be a tuple of three site names, got {site_names!r}")
     groups = np.array_split(x, k)
     spread = max(float(np.std(x)), 1e-6)
     locs = np.array([group.mean() for group in groups])
     scales = np.array([max(float(group.std()), 1e-3 * spread) for group in groups])
-    values = dict(zip(site_names, (np.full(k, 1.0 / k), locs, scales)))
-    return partial(_init_near, values=values, radius=float(radius))
+    return init_near(dict(zip(site_names, (np.full(k, 1.0 / k), locs, scales))), radius=radius)
 
 
 def _base_model(model: Any) -> Any:
@@ -202,13 +216,30 @@ def _base_model(model: Any) -> Any:
     return model
 
 
+@jax.jit
+def _multivariate_log_likelihood(x: jax.Array, weights: jax.Array, locs: jax.Array, scales: jax.Array,
+                                 corr_cholesky: jax.Array) -> jax.Array:
+    trils = scales[..., None] * corr_cholesky
+    log_densities = multivariate_component_log_densities(x, weights[..., None, :], locs[..., None, :, :],
+                                                         trils[..., None, :, :, :])
+    return jax.nn.logsumexp(log_densities, axis=-1)
+
+
 _jitted_log_likelihood = jax.jit(mixture_log_likelihood)  # compiled once per shape: ~10x faster than op by op
 
 
 def mixture_pointwise_log_likelihood(x: np.ndarray, posterior: Mapping[str, np.ndarray]) -> np.ndarray:
-    """:func:`gmm_utils.mixture_log_likelihood` of every draw of ``posterior``'s ``weights``, ``locs``, ``scales``."""
-    parameters = (posterior[name] for name in ("weights", "locs", "scales"))
-    return map_over_draws(partial(_jitted_log_likelihood, x), *parameters)
+    """The pointwise log-likelihood of every draw of a Gaussian mixture: ``(chains, draws, n)``.
+
+    :func:`gmm_utils.mixture_log_likelihood` of ``posterior``'s ``weights``, ``locs``, ``scales``,
+    or, if it has ``corr_cholesky`` (:func:`gmm_utils.multivariate_mixture_model`), the
+    multivariate mixture's, for points ``x`` of shape ``(n, d)``.
+    """
+    if "corr_cholesky" in posterior:
+        names, log_likelihood = ("weights", "locs", "scales", "corr_cholesky"), _multivariate_log_likelihood
+    else:
+        names, log_likelihood = ("weights", "locs", "scales"), _jitted_log_likelihood
+    return map_over_draws(partial(log_likelihood, x), *(posterior[name] for name in names), leading_ndim=2)
 
 
 def tree_depths(n_steps: np.ndarray) -> np.ndarray:
@@ -217,7 +248,7 @@ def tree_depths(n_steps: np.ndarray) -> np.ndarray:
 
 #: The book's Gaussian mixtures: their pointwise marginal log-likelihood is
 #: :func:`gmm_utils.mixture_log_likelihood`, whatever the formulation sampled.
-GAUSSIAN_MIXTURE_MODELS = (marginal_model, latent_model, stick_breaking_model)
+GAUSSIAN_MIXTURE_MODELS = (marginal_model, latent_model, stick_breaking_model, multivariate_mixture_model)
 
 
 class LogLikelihoodUnavailable(ValueError):
@@ -256,9 +287,9 @@ def model_log_likelihood(
         if node["fn"].is_discrete or node["infer"].get("enumerate"):
             raise LogLikelihoodUnavailable(f"the model's site {name!r} is discrete: its log-likelihood is not marginal")
     value, shape = np.shape(trace[site]["value"]), np.shape(trace[site]["fn"].log_prob(trace[site]["value"]))
-    if len(value) != 1 or shape != value:
+    if len(shape) != 1 or shape != value[:1]:
         raise LogLikelihoodUnavailable(
-            f"site {site!r} must be a vector of points with one log density each, got shapes {value} and {shape}"
+            f"site {site!r} must hold points (scalars or vectors) with one log density each, got shapes {value} and {shape}"
         )
     kwargs, names = dict(model_kwargs), list(arrays)
 
@@ -348,7 +379,8 @@ def run_mcmc(
         raise TypeError(f"`model_kwargs` must be a mapping of the model's arguments, got {type(model_kwargs).__name__}")
     model_kwargs = dict(model_kwargs or {})
     if isinstance(model_kwargs.get("x"), (list, tuple, np.ndarray)):
-        model_kwargs["x"] = finite_vector("x", model_kwargs["x"])
+        check = finite_matrix if np.ndim(model_kwargs["x"]) == 2 else finite_vector
+        model_kwargs["x"] = check("x", model_kwargs["x"])
     chain_method, num_chains = settings.method, settings.num_chains
     timings = dict.fromkeys(("compile_time", "run_time", "compile_cpu_time", "run_cpu_time"), float("nan"))
     # Parallel chains compiled ahead give NumPyro's own draws, timed in two parts. Other runs are

@@ -3,7 +3,8 @@
 :func:`posterior_parameters` and :func:`posterior_samples` are the one reader of a fit's
 parameters; :func:`over_draws` evaluates a function of them on every draw. A marginalized
 fit samples no labels: :func:`membership_probabilities` (exact given each draw, so free of
-label noise) and :func:`sample_labels` bring them back; :func:`label_accuracy` scores them.
+label noise) and :func:`sample_labels` bring them back; :func:`label_accuracy` scores them;
+:func:`relabel_draws` undoes label switching after the fact, by matching each draw to a pivot.
 """
 
 from __future__ import annotations
@@ -182,3 +183,61 @@ def co_clustering(labels: Any) -> np.ndarray:
         member = (labels == label).astype(float)  # (draws, n): which points have this label in each draw
         together += member.T @ member
     return together / labels.shape[0]
+
+
+def relabel_draws(idata: az.InferenceData, reference_locs: Any) -> tuple[az.InferenceData, np.ndarray]:
+    r"""Undo label switching draw by draw: give each draw's components the labels of a reference.
+
+    Pivotal relabelling (Marin, Mengersen and Robert 2005): for each draw, the permutation
+    :math:`\pi` of its components that minimizes :math:`\sum_j \lVert \mu_{\pi(j)} - m_j \rVert^2`,
+    the distance of its means to the reference means :math:`m` (an optimal matching, solved by
+    :func:`scipy.optimize.linear_sum_assignment`), is applied to every per-component variable of
+    the posterior (those whose third axis, after chain and draw, has ``k`` entries).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A fit whose posterior has ``locs`` of shape ``(chains, draws, k)`` or ``(chains, draws, k, d)``.
+    reference_locs : array_like, shape (k,) or (k, d)
+        The pivot's means, e.g. the draw of highest posterior density or an EM solution; on
+        comparable scales (standardized data), as the distance weighs coordinates alike.
+
+    Returns
+    -------
+    (arviz.InferenceData, numpy.ndarray)
+        A copy of ``idata`` with the posterior relabelled, and the permutations ``(chains, draws, k)``:
+        new component ``j`` of a draw is its old component ``permutations[c, s, j]``.
+
+    Examples
+    --------
+    >>> import arviz as az, numpy as np
+    >>> fit = az.from_dict(posterior={"locs": np.array([[[0.0, 5.0], [5.1, 0.1]]]),
+    ...                               "weights": np.array([[[0.3, 0.7], [0.7, 0.3]]])})
+    >>> relabelled, permutations = relabel_draws(fit, [0.0, 5.0])
+    >>> relabelled.posterior["weights"].values.tolist(), permutations.tolist()
+    ([[[0.3, 0.7], [0.3, 0.7]]], [[[0, 1], [1, 0]]])
+    """
+    posterior = inference_data(idata).posterior
+    if "locs" not in posterior:
+        raise ValueError("`idata` has no posterior `locs` to relabel by")
+    locs = posterior["locs"].values
+    locs = locs[..., None] if locs.ndim == 3 else locs
+    reference = np.asarray(reference_locs, dtype=float)
+    reference = reference[:, None] if reference.ndim == 1 else reference
+    if reference.shape != locs.shape[2:] or not np.all(np.isfinite(reference)):
+        raise ValueError(f"`reference_locs` must be finite with the shape of one draw's `locs`, {locs.shape[2:]}, "
+                         f"got {np.shape(reference_locs)}")
+    k = reference.shape[0]
+    flat = locs.reshape(-1, *locs.shape[2:])
+    costs = np.sum((flat[:, :, None, :] - reference[None, None]) ** 2, axis=-1)  # (draws, old j, reference m)
+    permutations = np.empty((flat.shape[0], k), dtype=int)
+    for draw, cost in enumerate(costs):
+        old, new = linear_sum_assignment(cost)
+        permutations[draw, new] = old
+    permutations = permutations.reshape(*locs.shape[:2], k)
+    relabelled = idata.copy()
+    for name, variable in posterior.data_vars.items():
+        if variable.ndim >= 3 and variable.shape[2] == k:
+            index = permutations.reshape(permutations.shape + (1,) * (variable.ndim - 3))
+            relabelled.posterior[name] = variable.copy(data=np.take_along_axis(variable.values, index, axis=2))
+    return relabelled, permutations

@@ -1,4 +1,4 @@
-"""Speed and scale (chapters 10 and 11): what a fit costs, where its time goes, how the cost grows.
+"""Speed and scale (chapters 12 and 13): what a fit costs, where its time goes, how the cost grows.
 
 Measuring: :class:`CompileTimer`, :func:`gradient_cost` (one gradient of a model's whole
 potential), :func:`gradient_scaling`, :func:`gradient_cost_in_fresh_process`,
@@ -152,7 +152,7 @@ def fused_mixture_log_prob(x: Any, weights: Any, locs: Any, scales: Any) -> jax.
     (the only one defined) is written by hand from the responsibilities
     :math:`r_{ij} = P(z_i = j \mid x_i)` the forward pass computes anyway: three sums per
     component, :math:`S^{(m)}_j = \sum_i g_i r_{ij} x_i^m` for a cotangent :math:`g`, in one
-    small matrix product (chapter 10 derives it). Subtracting the moments loses a digit in
+    small matrix product (chapter 12 derives it). Subtracting the moments loses a digit in
     single precision, which costs NUTS efficiency, not correctness (``H`` uses the exact
     forward pass). ``x`` has any shape; ``weights, locs, scales`` shape ``(k,)``, unchecked.
     """

@@ -112,10 +112,10 @@ def test_the_table_and_the_summary():
     table = bench.format_table(result)
     assert "MAIN (cold cache)" in table and "MAIN (YNNPACK, cold cache)" in table and "PyMC NUTS" in table
     assert "enumeration / parallel" in table and "ERROR: x" in table
-    assert "main_cold_speedup_over_pymc: 9" in table and "[holds] chapter 10" in table
+    assert "main_cold_speedup_over_pymc: 9" in table and "[holds] chapter 12" in table
     assert "8.00 fits/s in one compiled program" in table and "0.250 fits/s in a loop of run_nuts" in table
     result["claims"][1]["holds"] = None  # a claim the run could not check
-    assert "[not run] chapter 10: MixtureSameFamily's" in bench.format_table(result)
+    assert "[not run] chapter 12: MixtureSameFamily's" in bench.format_table(result)
     written = json.loads(bench.to_json(result))
     assert written["rows"][0]["fit"]["role"] == "MAIN_COLD" and written["rows"][0]["n"] == 2500
 
@@ -123,7 +123,7 @@ def test_the_table_and_the_summary():
 def test_timing_claims_hold_on_a_benchmark_that_supports_them():
     claims = made_up_result(warm_wall=5.0)["claims"]
     assert len(claims) == 10 and all(claim["holds"] is True for claim in claims), claims
-    assert {claim["chapter"] for claim in claims} == {7, 10, 11}
+    assert {claim["chapter"] for claim in claims} == {7, 12, 13}
 
 
 def test_timing_claims_report_a_failed_and_a_missing_measurement():
@@ -140,7 +140,7 @@ def test_make_bench_fails_when_a_timing_claim_fails(monkeypatch, capsys):
     monkeypatch.setattr(bench, "run_benchmark", lambda fits, **options: failing)
     assert bench.main(["--formulations", "marginal"]) == 1
     output = capsys.readouterr()
-    assert "[FAILS] chapter 10: the main fit from a warm cache" in output.out
+    assert "[FAILS] chapter 12: the main fit from a warm cache" in output.out
     assert "timing claim(s) of the chapters failed" in output.err
     assert bench.main(["--formulations", "marginal", "--quick"]) == 0  # tiny runs: reported only
     monkeypatch.setattr(bench, "run_benchmark", lambda fits, **options: holding)

@@ -157,3 +157,28 @@ def test_every_shipped_data_file_is_package_data():
     shipped = {path for pattern in patterns for path in (root / "datasets").glob(pattern)}
     data_files = {path for path in (root / "datasets").iterdir() if path.is_file() and not path.name.startswith(".")}
     assert data_files and data_files <= shipped
+
+
+def test_old_faithful_is_the_published_table_in_minutes():
+    x = gmm_utils.old_faithful()
+    assert x.shape == (272, 2) and np.all(np.isfinite(x))
+    assert 1.5 < x[:, 0].min() < x[:, 0].max() < 5.5  # eruption durations, minutes
+    assert 40.0 < x[:, 1].min() < x[:, 1].max() < 100.0  # waiting times, minutes
+    np.testing.assert_allclose(x[0], [3.6, 79.0])  # R's datasets::faithful, first row
+    with pytest.raises(ValueError):
+        x[0, 0] = 0.0  # read-only
+
+
+def test_palmer_penguins_keeps_the_complete_rows_with_their_species():
+    penguins = gmm_utils.palmer_penguins()
+    assert penguins.measurements.shape == (333, 4) and np.all(np.isfinite(penguins.measurements))
+    assert penguins.columns == ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+    species, counts = np.unique(penguins.species, return_counts=True)
+    assert dict(zip(species.tolist(), counts.tolist())) == {"Adelie": 146, "Chinstrap": 68, "Gentoo": 119}
+    assert set(penguins.sex) == {"female", "male"}
+    # Gentoo penguins are the heavy ones: the columns are not shuffled against the species.
+    mass = penguins.measurements[:, 3]
+    assert mass[penguins.species == "Gentoo"].mean() > mass[penguins.species == "Adelie"].mean() + 1000
+    for array in (penguins.measurements, penguins.species, penguins.sex):
+        with pytest.raises(ValueError):
+            array[0] = array[1]  # read-only

@@ -69,15 +69,17 @@ def test_docstring_examples_run(module_name):
 
 
 def test_every_module_is_small():
-    """The package stays readable: no module over 600 lines, at most 4,300 in all.
+    """The package stays readable: no module over 600 lines, at most 4,750 in all.
 
     Issue 13 set 3,800 for the house; the calibration module (issue 16) adds 300, the galaxy
     data's loader and the stick-breaking prior (issue 14) 100 more, and the galaxy chapter's
     batch fits (per-data-set arguments, per-draw statistics, ``BatchFits.as_chains``) 60 more.
+    Issue 15's chapters add the multivariate mixture (``multivariate``, 240), its two data
+    loaders, ``relabel_draws``, ``init_near`` and per-row ``starts`` of ``fit_datasets`` (200).
     Issue 13's 3,800 is still open.
     """
     from pathlib import Path
 
     sizes = {path.name: len(path.read_text().splitlines()) for path in Path(gmm_utils.__file__).parent.glob("*.py")}
     assert max(sizes.values()) <= 600, {name: lines for name, lines in sizes.items() if lines > 600}
-    assert sum(sizes.values()) <= 4300, sizes
+    assert sum(sizes.values()) <= 4750, sizes
